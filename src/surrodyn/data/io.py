@@ -1,0 +1,108 @@
+"""Atomic Dataset I/O: nothing half-written is ever left at the destination."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import xarray as xr
+
+from ..errors import OutputError
+
+__all__ = ["check_writable", "write_dataset", "read_dataset"]
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail early, before any work, if ``path`` cannot be written.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination file.
+
+    Returns
+    -------
+    Path
+        The path, resolved.
+
+    Raises
+    ------
+    OutputError
+        If the parent directory is missing or not writable, or ``path`` is a directory.
+    """
+    p = Path(path).expanduser().resolve()
+    if p.is_dir():
+        raise OutputError(f"output path {str(path)!r} is a directory: give a file name such as {str(p / 'out.nc')!r}.")
+    parent = p.parent
+    if not parent.is_dir():
+        raise OutputError(f"output directory {str(parent)!r} does not exist: create it first.")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output directory {str(parent)!r} is not writable.")
+    if p.suffix not in (".nc", ".nc4", ".netcdf", ".zarr"):
+        raise OutputError(f"output path {str(path)!r} must end in .nc (NetCDF) or .zarr (Zarr).")
+    return p
+
+
+def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to NetCDF (``.nc``) or Zarr (``.zarr``) atomically.
+
+    The data go to a temporary name in the destination directory, which is then renamed over
+    the destination, so a crash leaves either the old file or the new one, never a mix.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Data to write.
+    path : str or Path
+        Destination.
+
+    Returns
+    -------
+    Path
+        The written path.
+    """
+    p = check_writable(path)
+    if p.suffix == ".zarr":
+        try:
+            import zarr  # noqa: F401
+        except ImportError:
+            raise ImportError("writing .zarr needs the 'zarr' package: pip install 'surrodyn[zarr]'.") from None
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent))
+        try:
+            ds.to_zarr(tmp, mode="w")
+            if p.exists():
+                import shutil
+
+                old = p.with_name(p.name + ".old")
+                os.replace(p, old)
+                os.replace(tmp, p)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, p)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return p
+    fd, tmpname = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmpname, engine="h5netcdf", invalid_netcdf=False)
+        os.replace(tmpname, p)
+    except BaseException:
+        Path(tmpname).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_dataset(path: str | Path) -> xr.Dataset:
+    """Read a Dataset written by :func:`write_dataset` (loaded into memory, file closed)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no dataset at {str(path)!r}.")
+    if p.suffix == ".zarr":
+        return xr.open_zarr(p).load()
+    with xr.open_dataset(p, engine="h5netcdf") as ds:
+        return ds.load()

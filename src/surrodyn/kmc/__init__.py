@@ -1,0 +1,24 @@
+"""Lattice kinetic Monte Carlo of mobile ions between blocking electrodes.
+
+See ``docs/kmc.md`` for the model and its equations.
+"""
+
+from .config import RATE_RULES, KMCConfig, output_grid
+from .ensemble import replica_seeds, run_ensemble, run_replica
+from .green import GreenTable, parallel_plate_green, periodic_green
+from .simulation import Frame, Simulation, static_site_energies
+
+__all__ = [
+    "RATE_RULES",
+    "Frame",
+    "GreenTable",
+    "KMCConfig",
+    "Simulation",
+    "output_grid",
+    "parallel_plate_green",
+    "periodic_green",
+    "replica_seeds",
+    "run_ensemble",
+    "run_replica",
+    "static_site_energies",
+]
