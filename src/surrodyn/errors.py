@@ -9,8 +9,8 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "ConfigTypeError",
-    "SurrodynError",
     "OutputError",
+    "SurrodynError",
     "param_error",
 ]
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError, param_error
 
-__all__ = ["Schedule", "constant", "step", "ramp", "square_wave", "schedule_from_spec"]
+__all__ = ["Schedule", "constant", "ramp", "schedule_from_spec", "square_wave", "step"]
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,15 @@ class Schedule:
         object.__setattr__(self, "values", v)
         if len(t) == 0 or len(t) != len(v):
             raise param_error(
-                f"{self.name}.times_s", self.times_s,
+                f"{self.name}.times_s",
+                self.times_s,
                 f"a non-empty list as long as {self.name}.values ({len(v)} values)",
             )
         if t[0] != 0.0:
             raise param_error(f"{self.name}.times_s[0]", t[0], "0.0 (schedules start at t = 0)")
         if any(not math.isfinite(x) for x in t + v):
             raise param_error(self.name, (t, v), "finite numbers only")
-        if any(b <= a for a, b in zip(t[:-1], t[1:], strict=True)):
+        if any(b <= a for a, b in pairwise(t)):
             raise param_error(f"{self.name}.times_s", t, "strictly increasing breakpoints")
 
     @property
@@ -110,11 +112,11 @@ def ramp(
     edges = np.linspace(t_start_s, t_stop_s, int(n_steps) + 1)
     mids = 0.5 * (edges[:-1] + edges[1:])
     vals = start + (stop - start) * (mids - t_start_s) / (t_stop_s - t_start_s)
-    times = list(edges[:-1]) + [t_stop_s]
-    values = list(vals) + [stop]
+    times = [*edges[:-1], t_stop_s]
+    values = [*vals, stop]
     if t_start_s > 0:
-        times = [0.0] + times
-        values = [start] + values
+        times = [0.0, *times]
+        values = [start, *values]
     return Schedule(tuple(times), tuple(values), name)
 
 

@@ -7,14 +7,14 @@ SI inside ``kmc`` and ``continuum``; energies of single charges are handled in e
 from __future__ import annotations
 
 __all__ = [
-    "ELEMENTARY_CHARGE_C",
     "BOLTZMANN_EV_K",
     "BOLTZMANN_J_K",
-    "VACUUM_PERMITTIVITY_F_M",
     "CM3_TO_M3",
-    "thermal_energy_eV",
+    "ELEMENTARY_CHARGE_C",
+    "VACUUM_PERMITTIVITY_F_M",
     "bjerrum_length_m",
     "debye_length_m",
+    "thermal_energy_eV",
 ]
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19

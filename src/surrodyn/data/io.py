@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..errors import OutputError
 
-__all__ = ["check_writable", "write_dataset", "read_dataset"]
+__all__ = ["check_writable", "read_dataset", "write_dataset"]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -89,12 +89,19 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     fd, tmpname = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     os.close(fd)
     try:
-        ds.to_netcdf(tmpname, engine="h5netcdf", invalid_netcdf=False)
+        ds.to_netcdf(tmpname, engine="netcdf4")
+        os.chmod(tmpname, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmpname, p)
     except BaseException:
         Path(tmpname).unlink(missing_ok=True)
         raise
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_dataset(path: str | Path) -> xr.Dataset:
@@ -104,5 +111,5 @@ def read_dataset(path: str | Path) -> xr.Dataset:
         raise FileNotFoundError(f"no dataset at {str(path)!r}.")
     if p.suffix == ".zarr":
         return xr.open_zarr(p).load()
-    with xr.open_dataset(p, engine="h5netcdf") as ds:
+    with xr.open_dataset(p, engine="netcdf4") as ds:
         return ds.load()

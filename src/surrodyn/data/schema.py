@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..kmc.config import KMCConfig
     from ..kmc.simulation import Frame
 
-__all__ = ["kmc_dataset", "add_ensemble_statistics", "config_attrs", "validate_field_dataset", "DEFAULT_QUANTILES"]
+__all__ = ["DEFAULT_QUANTILES", "add_ensemble_statistics", "config_attrs", "kmc_dataset", "validate_field_dataset"]
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _STAT_VARS = ("occupancy", "density", "potential", "electrode_charge", "current")
@@ -113,13 +113,19 @@ def kmc_dataset(
     data_vars: dict[str, Any] = {
         "occupancy": (dims3, occ, {"units": "1", "long_name": "ions per site in the layer"}),
         "density": (dims3, occ / c.filling, {"units": "1", "long_name": "c / c0 (normalised by bulk)"}),
-        "potential": (dims3, planar_potential_V(counts, c, volts[None, :]), {"units": "V", "long_name": "planar mean potential"}),
+        "potential": (
+            dims3,
+            planar_potential_V(counts, c, volts[None, :]),
+            {"units": "V", "long_name": "planar mean potential"},
+        ),
         "electrode_charge": (
-            ("replica", "time"), electrode_charge_C_m2(counts, c, volts[None, :]),
+            ("replica", "time"),
+            electrode_charge_C_m2(counts, c, volts[None, :]),
             {"units": "C m-2", "long_name": "surface charge on the electrode at z = L (anode for V > 0)"},
         ),
         "current": (
-            ("replica", "time"), current_A_m2(hops, times, c),
+            ("replica", "time"),
+            current_A_m2(hops, times, c),
             {"units": "A m-2", "long_name": "mean current density since the previous record (Ramo-Shockley)"},
         ),
         "events": (("replica", "time"), events, {"units": "1", "long_name": "events since t = 0"}),
@@ -136,7 +142,11 @@ def kmc_dataset(
         coords["replica_seed"] = ("replica", np.asarray([str(s) for s in seeds]))
     if c.record_xz:
         xz = np.array([[f.xz_counts for f in fr] for fr in frames], dtype=float) / c.ny
-        data_vars["occupancy_xz"] = (("replica", "time", "x", "z"), xz, {"units": "1", "long_name": "ions per site, y-averaged"})
+        data_vars["occupancy_xz"] = (
+            ("replica", "time", "x", "z"),
+            xz,
+            {"units": "1", "long_name": "ions per site, y-averaged"},
+        )
         coords["x"] = ("x", np.arange(c.nx) * a, {"units": "m"})
     attrs = config_attrs(c)
     attrs["density_normalisation"] = "density = occupancy / filling (c / c0)"

@@ -3,7 +3,7 @@
 See ``docs/kmc.md`` for the model and its equations.
 """
 
-from .config import RATE_RULES, KMCConfig, output_grid
+from .config import RATE_RULES, KMCConfig, output_grid, seed_case_config
 from .ensemble import replica_seeds, run_ensemble, run_replica
 from .green import GreenTable, parallel_plate_green, periodic_green
 from .simulation import Frame, Simulation, static_site_energies
@@ -20,5 +20,6 @@ __all__ = [
     "replica_seeds",
     "run_ensemble",
     "run_replica",
+    "seed_case_config",
     "static_site_energies",
 ]

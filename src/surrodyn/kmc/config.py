@@ -18,7 +18,7 @@ from ..errors import ConfigError, ConfigTypeError, param_error
 from ..protocols import Schedule, constant, schedule_from_spec
 from ..units import CM3_TO_M3, ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M, thermal_energy_eV
 
-__all__ = ["KMCConfig", "output_grid", "RATE_RULES"]
+__all__ = ["RATE_RULES", "KMCConfig", "output_grid", "seed_case_config"]
 
 RATE_RULES = ("symmetric", "metropolis")
 
@@ -67,13 +67,16 @@ def output_grid(spec: Any, name: str = "output_times_s") -> tuple[float, ...]:
         raise param_error(name, spec, "a list of times in seconds or a grid mapping")
     if times.size == 0:
         raise param_error(name, list(times), "at least one output time")
+    shown = [float(t) for t in times]
     if not np.all(np.isfinite(times)) or np.any(times < 0):
-        raise param_error(name, list(times), "finite, non-negative times in seconds")
+        raise param_error(name, shown, "finite, non-negative times in seconds")
     if np.any(np.diff(times) <= 0):
         bad = int(np.argmax(np.diff(times) <= 0))
         raise param_error(
-            name, list(times), "strictly increasing times",
-            f"times[{bad}]={times[bad]!r} >= times[{bad + 1}]={times[bad + 1]!r}.",
+            name,
+            shown,
+            "strictly increasing times",
+            f"times[{bad}]={shown[bad]!r} is not before times[{bad + 1}]={shown[bad + 1]!r}.",
         )
     return tuple(float(t) for t in times)
 
@@ -161,7 +164,8 @@ class KMCConfig:
         set_(self, "voltage_V", schedule_from_spec(self.voltage_V, "voltage_V"))
         temp = schedule_from_spec(self.temperature_K, "temperature_K")
         if min(temp.values) <= 0:
-            raise param_error("temperature_K", temp.values, "positive temperatures in kelvin")
+            shown = temp.values[0] if len(temp.values) == 1 else list(temp.values)
+            raise param_error("temperature_K", shown, "positive temperatures in kelvin")
         set_(self, "temperature_K", temp)
         set_(self, "output_times_s", output_grid(self.output_times_s))
         n = self.n_ions_resolved
@@ -201,7 +205,7 @@ class KMCConfig:
         """Number of mobile ions (from ``n_ions`` or the concentration)."""
         if self.n_ions is not None:
             return int(self.n_ions)
-        return int(round(self.concentration_cm3 / CM3_TO_M3 * self.cell_volume_m3))
+        return round(self.concentration_cm3 / CM3_TO_M3 * self.cell_volume_m3)
 
     @property
     def filling(self) -> float:
@@ -319,3 +323,30 @@ def _as_float(name: str, value: Any, positive: bool = False, nonnegative: bool =
     if nonnegative and value < 0:
         raise param_error(name, value, "a number >= 0")
     return value
+
+
+def seed_case_config() -> KMCConfig:
+    """Return the built-in seed case (same as ``examples/kmc_seed_case.yaml``).
+
+    epsr = 100, c0 = 3e18 cm^-3, 0.5 V, 300 K, 100 nm between the electrodes (99 layers of
+    20 × 20 sites at a = 1 nm, about 120 ions), records on a log grid from 10 ns to 50 µs,
+    (x, z) maps recorded. One replica takes about half a minute on one core.
+    """
+    return KMCConfig(
+        nx=20,
+        ny=20,
+        nz=99,
+        spacing_nm=1.0,
+        concentration_cm3=3e18,
+        permittivity=100.0,
+        voltage_V=0.5,
+        temperature_K=300.0,
+        disorder_eV=0.0,
+        attempt_frequency_Hz=1e13,
+        activation_energy_eV=0.3,
+        rate_rule="symmetric",
+        coulomb=True,
+        self_image=True,
+        output_times_s={"kind": "log", "start": 1e-8, "stop": 5e-5, "num": 60},
+        record_xz=True,
+    )

@@ -20,7 +20,7 @@ from ..errors import param_error
 from .config import KMCConfig
 from .simulation import Frame, Simulation, _seed_repr
 
-__all__ = ["run_ensemble", "run_replica", "replica_seeds"]
+__all__ = ["replica_seeds", "run_ensemble", "run_replica"]
 
 
 def replica_seeds(seed: int, replicas: int) -> list[np.random.SeedSequence]:
@@ -67,9 +67,12 @@ def _load_frames(path: Path) -> list[Frame]:
         xz = d["xz_counts"] if "xz_counts" in d.files else None
         return [
             Frame(
-                time_s=float(d["time_s"][k]), layer_counts=d["layer_counts"][k],
-                xz_counts=None if xz is None else xz[k], events=int(d["events"][k]),
-                net_z_hops=int(d["net_z_hops"][k]), voltage_V=float(d["voltage_V"][k]),
+                time_s=float(d["time_s"][k]),
+                layer_counts=d["layer_counts"][k],
+                xz_counts=None if xz is None else xz[k],
+                events=int(d["events"][k]),
+                net_z_hops=int(d["net_z_hops"][k]),
+                voltage_V=float(d["voltage_V"][k]),
                 temperature_K=float(d["temperature_K"][k]),
             )
             for k in range(len(d["time_s"]))
@@ -128,7 +131,9 @@ def run_ensemble(
         stamp = ckpt / "fingerprint.txt"
         if stamp.exists() and stamp.read_text().strip() != fp:
             raise param_error(
-                "checkpoint_dir", str(ckpt), "a directory holding replicas of this very config and seed",
+                "checkpoint_dir",
+                str(ckpt),
+                "a directory holding replicas of this very config and seed",
                 "It holds another run's replicas: remove it or choose another directory.",
             )
         stamp.write_text(fp)
@@ -160,7 +165,10 @@ def run_ensemble(
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool:
+            with (
+                ctx.Manager() as manager,
+                ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool,
+            ):
                 q = manager.Queue() if bar is not None else None
                 futures = {pool.submit(run_replica, config, seeds[r], q): r for r in todo}
                 pending = set(futures)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "periodic_green",
     "GreenTable",
     "parallel_plate_green",
+    "periodic_green",
 ]
 
 
@@ -43,9 +43,7 @@ def periodic_green(nx: int, ny: int, p: int) -> np.ndarray:
     ky = 2 * np.pi * np.fft.fftfreq(ny)
     kz = 2 * np.pi * np.fft.fftfreq(p)
     lam = (
-        2 * (1 - np.cos(kx))[:, None, None]
-        + 2 * (1 - np.cos(ky))[None, :, None]
-        + 2 * (1 - np.cos(kz))[None, None, :]
+        2 * (1 - np.cos(kx))[:, None, None] + 2 * (1 - np.cos(ky))[None, :, None] + 2 * (1 - np.cos(kz))[None, None, :]
     )
     lam[0, 0, 0] = 1.0
     gk = 1.0 / lam

@@ -30,18 +30,16 @@ from .rng import next_double, next_open_double
 
 __all__ = [
     "DIRS",
-    "full_recompute",
-    "setup_neighbours",
-    "all_rates",
     "advance",
+    "all_rates",
+    "full_recompute",
     "hop_energies",
     "place",
+    "setup_neighbours",
 ]
 
 # neighbour offsets; column k+1 of phi belongs to DIRS[k]
-DIRS = np.array(
-    [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64
-)
+DIRS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
 _OX = (0, 1, -1, 0, 0, 0, 0)
 _OY = (0, 0, 0, 1, -1, 0, 0)
 _OZ = (0, 0, 0, 0, 0, 1, -1)
@@ -165,11 +163,34 @@ def all_rates(phi, free, dstat, rates, ion_rate, nz, voltage, kt, pref, rule, co
 
 @njit(cache=True)
 def _update_and_rates(
-    m, ax, ay, az, bx, by, bz, pos, phi, free, dstat, rates, ion_rate, tab, nx, ny, nz, p,
-    field, inv2kt, invkt, pref, rule,
+    m,
+    ax,
+    ay,
+    az,
+    bx,
+    by,
+    bz,
+    pos,
+    phi,
+    free,
+    dstat,
+    rates,
+    ion_rate,
+    tab,
+    nx,
+    ny,
+    nz,
+    p,
+    field,
+    inv2kt,
+    invkt,
+    pref,
+    rule,
 ):
-    """Fused O(N) pass: add the change of ion m's field (a -> b) to every other ion's kept
-    potentials and recompute that ion's rates."""
+    """Update every other ion's kept potentials for ion m's hop a -> b, and its rates.
+
+    One fused O(N) pass: 14 Green's-function differences and 6 exponentials per ion.
+    """
     n = pos.shape[0]
     for i in range(n):
         if i == m:
@@ -208,8 +229,27 @@ def hop_energies(pos, phi, free, dstat, nz, voltage, coulomb):
 
 @njit(cache=True)
 def _hop(
-    m, k, pos, occ, disp, phi, free, dstat, site_energy, rates, ion_rate, tab, nx, ny, nz,
-    field, inv2kt, invkt, pref, rule, coulomb,
+    m,
+    k,
+    pos,
+    occ,
+    disp,
+    phi,
+    free,
+    dstat,
+    site_energy,
+    rates,
+    ion_rate,
+    tab,
+    nx,
+    ny,
+    nz,
+    field,
+    inv2kt,
+    invkt,
+    pref,
+    rule,
+    coulomb,
 ):
     p = 2 * (nz + 1)
     ax, ay, az = pos[m, 0], pos[m, 1], pos[m, 2]
@@ -244,8 +284,29 @@ def _hop(
     setup_neighbours(m, pos, occ, site_energy, free, dstat, nx, ny, nz)
     if coulomb:
         _update_and_rates(
-            m, ax, ay, az, bx, by, bz, pos, phi, free, dstat, rates, ion_rate, tab, nx, ny, nz, p,
-            field, inv2kt, invkt, pref, rule,
+            m,
+            ax,
+            ay,
+            az,
+            bx,
+            by,
+            bz,
+            pos,
+            phi,
+            free,
+            dstat,
+            rates,
+            ion_rate,
+            tab,
+            nx,
+            ny,
+            nz,
+            p,
+            field,
+            inv2kt,
+            invkt,
+            pref,
+            rule,
         )
         _potentials_of(m, pos, phi, tab, nx, ny, nz, p)
     _ion_rates(m, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, coulomb)
@@ -254,9 +315,30 @@ def _hop(
 
 @njit(cache=True)
 def advance(
-    t, t_stop, max_events,
-    pos, occ, disp, phi, free, dstat, site_energy, rates, ion_rate, counters, rng,
-    tab, nx, ny, nz, voltage, kt, pref, rule, coulomb, recompute_interval,
+    t,
+    t_stop,
+    max_events,
+    pos,
+    occ,
+    disp,
+    phi,
+    free,
+    dstat,
+    site_energy,
+    rates,
+    ion_rate,
+    counters,
+    rng,
+    tab,
+    nx,
+    ny,
+    nz,
+    voltage,
+    kt,
+    pref,
+    rule,
+    coulomb,
+    recompute_interval,
 ):
     """Run BKL events at fixed protocol values until ``t_stop`` or ``max_events`` events.
 
@@ -309,8 +391,27 @@ def advance(
                 if acc > target:
                     break
         dz = _hop(
-            m, k, pos, occ, disp, phi, free, dstat, site_energy, rates, ion_rate, tab, nx, ny, nz,
-            field, inv2kt, invkt, pref, rule, coulomb,
+            m,
+            k,
+            pos,
+            occ,
+            disp,
+            phi,
+            free,
+            dstat,
+            site_energy,
+            rates,
+            ion_rate,
+            tab,
+            nx,
+            ny,
+            nz,
+            field,
+            inv2kt,
+            invkt,
+            pref,
+            rule,
+            coulomb,
         )
         counters[0] += 1
         counters[1] += dz

@@ -12,7 +12,7 @@ from ..units import ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M
 from .config import KMCConfig
 from .green import parallel_plate_green
 
-__all__ = ["planar_potential_V", "electrode_charge_C_m2", "current_A_m2"]
+__all__ = ["current_A_m2", "electrode_charge_C_m2", "planar_potential_V"]
 
 
 def planar_potential_V(layer_counts: np.ndarray, config: KMCConfig, voltage_V: np.ndarray | float) -> np.ndarray:

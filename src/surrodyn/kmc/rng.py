@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["seed_state", "next_u64", "next_double", "next_open_double"]
+__all__ = ["next_double", "next_open_double", "next_u64", "seed_state"]
 
 _U = np.uint64
 

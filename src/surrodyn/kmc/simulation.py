@@ -145,6 +145,7 @@ class Simulation:
             if pos.ndim != 2 or pos.shape[1] != 3 or pos.shape[0] != n:
                 raise param_error("positions", f"array of shape {pos.shape}", f"an integer array of shape ({n}, 3)")
         self.pos = np.ascontiguousarray(pos, dtype=np.int32)
+        self.initial_pos = self.pos.copy()
         self.occ = np.empty(c.n_sites, dtype=np.int32)
         if not kernels.place(self.occ, self.pos, c.nx, c.ny, c.nz):
             raise param_error("positions", "given array", "distinct sites inside the lattice, one ion per site")
@@ -181,11 +182,11 @@ class Simulation:
         return int(self.counters[1])
 
     def layer_counts(self) -> np.ndarray:
-        """Number of ions in each layer, shape (nz,)."""
+        """Return the number of ions in each layer, shape (nz,)."""
         return np.bincount(self.pos[:, 2], minlength=self.config.nz)
 
     def xz_counts(self) -> np.ndarray:
-        """Number of ions per (x, z) column summed over y, shape (nx, nz)."""
+        """Return the number of ions per (x, z) column summed over y, shape (nx, nz)."""
         c = self.config
         return np.bincount(self.pos[:, 0] * c.nz + self.pos[:, 2], minlength=c.nx * c.nz).reshape(c.nx, c.nz)
 
@@ -212,11 +213,31 @@ class Simulation:
         kt = thermal_energy_eV(temp)
         pref = c.attempt_frequency_Hz * math.exp(-c.activation_energy_eV / kt)
         before = self.counters[0]
-        self.time_s, status = kernels.advance(
-            self.time_s, t_stop, max_events,
-            self.pos, self.occ, self.disp, self.phi, self.free, self.dstat, self.site_energy,
-            self.rates, self.ion_rate, self.counters, self.rng_state, self._tab, c.nx, c.ny, c.nz,
-            v, kt, pref, _RULES[c.rate_rule], c.coulomb, c.recompute_interval,
+        self.time_s, _status = kernels.advance(
+            self.time_s,
+            t_stop,
+            max_events,
+            self.pos,
+            self.occ,
+            self.disp,
+            self.phi,
+            self.free,
+            self.dstat,
+            self.site_energy,
+            self.rates,
+            self.ion_rate,
+            self.counters,
+            self.rng_state,
+            self._tab,
+            c.nx,
+            c.ny,
+            c.nz,
+            v,
+            kt,
+            pref,
+            _RULES[c.rate_rule],
+            c.coulomb,
+            c.recompute_interval,
         )
         return int(self.counters[0] - before)
 
@@ -275,6 +296,7 @@ class Simulation:
         for t in times:
             self.advance_to(t)
             yield self.record()
+        self.check_invariants()
 
     def run(self, times_s: Sequence[float] | None = None) -> Any:
         """Run through the output times and return this replica as an xarray Dataset.
@@ -290,6 +312,35 @@ class Simulation:
         return kmc_dataset([frames], self.config, seeds=[_seed_repr(self.seed_sequence)])
 
     # ------------------------------------------------------------------ checks
+    def check_invariants(self) -> None:
+        """Check the state: ions conserved, one ion per site, inside the slab, tracers consistent.
+
+        Cheap (O(N + n_sites)); run after every :meth:`irun`.
+
+        Raises
+        ------
+        RuntimeError
+            Describing the first broken invariant (a bug, never a user error).
+        """
+        c = self.config
+        pos = self.pos
+        if pos.shape[0] != c.n_ions_resolved:
+            raise RuntimeError(f"ion number changed: {pos.shape[0]} != {c.n_ions_resolved}")
+        if pos[:, 2].min(initial=0) < 0 or pos[:, 2].max(initial=0) >= c.nz:
+            raise RuntimeError("an ion left the slab (hopped into an electrode)")
+        sites = (pos[:, 0] * c.ny + pos[:, 1]) * c.nz + pos[:, 2]
+        if np.unique(sites).size != sites.size:
+            raise RuntimeError("two ions share a site")
+        if np.count_nonzero(self.occ >= 0) != sites.size or np.any(self.occ[sites] != np.arange(sites.size)):
+            raise RuntimeError("the occupancy map disagrees with the ion positions")
+        moved = self.initial_pos.astype(np.int64) + self.disp
+        if (
+            np.any(moved[:, 2] != pos[:, 2])
+            or np.any(moved[:, 0] % c.nx != pos[:, 0])
+            or np.any(moved[:, 1] % c.ny != pos[:, 1])
+        ):
+            raise RuntimeError("tracer displacements disagree with the positions")
+
     def hop_energy_changes(self) -> np.ndarray:
         """Energy change (eV) of every allowed hop from the kept potentials, NaN if blocked.
 
@@ -299,7 +350,9 @@ class Simulation:
             Directions ``+x, -x, +y, -y, +z, -z``.
         """
         c = self.config
-        return kernels.hop_energies(self.pos, self.phi, self.free, self.dstat, c.nz, c.voltage_V(self.time_s), c.coulomb)
+        return kernels.hop_energies(
+            self.pos, self.phi, self.free, self.dstat, c.nz, c.voltage_V(self.time_s), c.coulomb
+        )
 
     def recompute(self) -> float:
         """Recompute the kept potentials from scratch; return the largest drift found (eV)."""
