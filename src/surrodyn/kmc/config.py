@@ -58,7 +58,7 @@ def output_grid(spec: Any, name: str = "output_times_s") -> tuple[float, ...]:
             times = np.geomspace(start, stop, num)
         else:
             raise param_error(f"{name}.kind", kind, "'linear' or 'log'")
-    elif isinstance(spec, Sequence) and not isinstance(spec, str):
+    elif (isinstance(spec, Sequence) and not isinstance(spec, str)) or isinstance(spec, np.ndarray):
         try:
             times = np.asarray([float(x) for x in spec])
         except (TypeError, ValueError):

@@ -10,6 +10,8 @@ State (all owned by the caller, modified in place):
                                all *other* ions (pair part of U, Green's function of the slab)
 ``free``     float64[N, 6]     1.0 if the neighbour site exists and is empty, else 0.0
 ``dstat``    float64[N, 6]     site_energy(neighbour) - site_energy(own site), eV
+``sf``       float64[N, 6]     free · exp(-(dstat + field·dz) / 2kT): the static rate factor
+``q``        float64[N, 6]     exp(-(phi[k+1] - phi[0]) / 2kT): the Coulomb rate factor
 ``rates``    float64[N*6]      hop rates (Hz), 0 for blocked hops
 ``ion_rate`` float64[N]        sum of each ion's six rates
 ``counters`` int64[4]          events, net +z hops, events since the last full recompute, spare
@@ -17,6 +19,16 @@ State (all owned by the caller, modified in place):
 
 Static per-site energies (disorder, background, self-image) live in ``site_energy`` (eV);
 the applied field adds ``V (z+1)/(nz+1)`` eV at layer ``z``.
+
+The Green's table ``tge`` is the symmetry-folded periodic table (see
+:attr:`surrodyn.kmc.green.GreenTable.folded`) scaled to eV, interleaved with its Boltzmann
+factors: ``tge[2k] = G_k``, ``tge[2k+1] = exp(-G_k / 2kT)``. After a hop every other ion's
+Coulomb rate factors ``q`` are updated by products and quotients of these factors instead of
+six exponentials (``exp(-dphi/2kT)`` factorises over the four table entries of ``dphi``); the
+kept potentials ``phi`` are updated additively alongside, so energies stay exact, and ``q`` is
+rebuilt from ``phi`` at every kernel entry and full recompute, which bounds its round-off
+(relative ~1e-13). Where ``G/2kT`` is too large for the factors (``use_etab`` false) the
+exponentials are taken directly.
 """
 
 from __future__ import annotations
@@ -49,18 +61,48 @@ METROPOLIS = 1
 
 
 @njit(inline="always", cache=True)
-def _gd(tab, ny, p, dx, dy, z, zp):
-    """Dirichlet Green's function from the periodic table; dx, dy already in [0, n)."""
-    base = (dx * ny + dy) * p
-    d1 = z - zp
-    if d1 < 0:
-        d1 += p
-    return np.float64(tab[base + d1]) - np.float64(tab[base + z + zp + 2])
+def _fold(d, n):
+    """Fold an offset with ``|d| <= n`` of an even, n-periodic function into ``[0, n/2]``."""
+    ad = abs(d)
+    return min(ad, n - ad)
+
+
+@njit(inline="always", cache=True)
+def _g(tge, k):
+    return tge[2 * k]
+
+
+@njit(inline="always", cache=True)
+def _e(tge, k):
+    return tge[2 * k + 1]
+
+
+@njit(inline="always", cache=True)
+def _gd(tge, nx, ny, hy, hz, p, dx, dy, z, zp):
+    """Dirichlet Green's function (eV) from the folded table; raw offsets with ``|d| <= n``.
+
+    ``Gp`` is even in each offset and periodic, so
+    ``G_D = Gp(fold dx, fold dy, |z - z'|) - Gp(fold dx, fold dy, fold_P(z + z' + 2))``.
+    """
+    base = (_fold(dx, nx) * hy + _fold(dy, ny)) * hz
+    return _g(tge, base + abs(z - zp)) - _g(tge, base + _fold(z + zp + 2, p))
+
+
+@njit(inline="always", cache=True)
+def _rows(dx, dy, nx, ny, hy, hz):
+    """Start of the folded-table rows of offsets (dx, dy), (dx±1, dy), (dx, dy±1)."""
+    fx = _fold(dx, nx) * hy
+    fy = _fold(dy, ny)
+    fxp = _fold(dx + 1, nx) * hy
+    fxm = _fold(dx - 1, nx) * hy
+    fyp = _fold(dy + 1, ny)
+    fym = _fold(dy - 1, ny)
+    return (fx + fy) * hz, (fxp + fy) * hz, (fxm + fy) * hz, (fx + fyp) * hz, (fx + fym) * hz
 
 
 @njit(inline="always", cache=True)
 def _wrap(d, n):
-    """Map d in [-n, 2n) into [0, n) without branches (the sign of d is unpredictable)."""
+    """Map d in [-n, 2n) into [0, n) without branches."""
     return d + n * ((d < 0) - (d >= n))
 
 
@@ -80,56 +122,65 @@ def place(occ, pos, nx, ny, nz):
 
 
 @njit(cache=True)
-def _potentials_of(i, pos, phi, tab, nx, ny, nz, p):
+def _potentials_of(i, pos, phi, tge, nx, ny, nz):
     """Rebuild phi[i, :] from scratch: O(7 N)."""
     n = pos.shape[0]
+    p = 2 * (nz + 1)
+    hy = ny // 2 + 1
+    hz = nz + 2
     x0, y0, z0 = pos[i, 0], pos[i, 1], pos[i, 2]
-    for k in range(7):
-        phi[i, k] = 0.0
+    c0 = c1 = c2 = c3 = c4 = c5 = c6 = 0.0
     for j in range(n):
         if j == i:
             continue
-        xj, yj, zj = pos[j, 0], pos[j, 1], pos[j, 2]
-        dx = _wrap(x0 - xj, nx)
-        dy = _wrap(y0 - yj, ny)
-        dxp = _wrap(dx + 1, nx)
-        dxm = _wrap(dx - 1, nx)
-        dyp = _wrap(dy + 1, ny)
-        dym = _wrap(dy - 1, ny)
-        phi[i, 0] += _gd(tab, ny, p, dx, dy, z0, zj)
-        phi[i, 1] += _gd(tab, ny, p, dxp, dy, z0, zj)
-        phi[i, 2] += _gd(tab, ny, p, dxm, dy, z0, zj)
-        phi[i, 3] += _gd(tab, ny, p, dx, dyp, z0, zj)
-        phi[i, 4] += _gd(tab, ny, p, dx, dym, z0, zj)
-        phi[i, 5] += _gd(tab, ny, p, dx, dy, z0 + 1, zj)
-        phi[i, 6] += _gd(tab, ny, p, dx, dy, z0 - 1, zj)
+        dx = x0 - pos[j, 0]
+        dy = y0 - pos[j, 1]
+        zj = pos[j, 2]
+        c0 += _gd(tge, nx, ny, hy, hz, p, dx, dy, z0, zj)
+        c1 += _gd(tge, nx, ny, hy, hz, p, dx + 1, dy, z0, zj)
+        c2 += _gd(tge, nx, ny, hy, hz, p, dx - 1, dy, z0, zj)
+        c3 += _gd(tge, nx, ny, hy, hz, p, dx, dy + 1, z0, zj)
+        c4 += _gd(tge, nx, ny, hy, hz, p, dx, dy - 1, z0, zj)
+        c5 += _gd(tge, nx, ny, hy, hz, p, dx, dy, z0 + 1, zj)
+        c6 += _gd(tge, nx, ny, hy, hz, p, dx, dy, z0 - 1, zj)
+    phi[i, 0] = c0
+    phi[i, 1] = c1
+    phi[i, 2] = c2
+    phi[i, 3] = c3
+    phi[i, 4] = c4
+    phi[i, 5] = c5
+    phi[i, 6] = c6
 
 
 @njit(cache=True)
-def full_recompute(pos, phi, tab, nx, ny, nz):
+def full_recompute(pos, phi, tge, nx, ny, nz):
     """Recompute every ion's kept potentials from scratch: O(7 N²)."""
-    p = 2 * (nz + 1)
     for i in range(pos.shape[0]):
-        _potentials_of(i, pos, phi, tab, nx, ny, nz, p)
+        _potentials_of(i, pos, phi, tge, nx, ny, nz)
 
 
 @njit(inline="always", cache=True)
-def _rate(de, inv2kt, invkt, pref, rule):
-    if rule == SYMMETRIC:
-        return pref * math.exp(-de * inv2kt)
-    return pref * min(1.0, math.exp(-de * invkt))
+def _static_factor(i, k, free, dstat, sf, field, inv2kt):
+    if free[i, k] > 0.0:
+        sf[i, k] = math.exp(-(dstat[i, k] + field * _OZ[k + 1]) * inv2kt)
+    else:
+        sf[i, k] = 0.0
 
 
 @njit(inline="always", cache=True)
-def _ion_rates(i, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, coulomb):
-    """Rates of ion i's six hops from its kept potentials (branch-free over directions)."""
-    p0 = phi[i, 0] if coulomb else 0.0
+def _coulomb_factors(i, phi, q, inv2kt):
+    p0 = phi[i, 0]
+    for k in range(6):
+        q[i, k] = math.exp(-(phi[i, k + 1] - p0) * inv2kt)
+
+
+@njit(inline="always", cache=True)
+def _ion_rates(i, sf, q, rates, ion_rate, pref, rule):
+    """Rates of ion i's six hops: ``pref·f(sf·q)``, f(x) = x (symmetric) or min(1, x²)."""
     tot = 0.0
     for k in range(6):
-        de = dstat[i, k] + field * _OZ[k + 1]
-        if coulomb:
-            de += phi[i, k + 1] - p0
-        r = free[i, k] * _rate(de, inv2kt, invkt, pref, rule)
+        x = sf[i, k] * q[i, k]
+        r = pref * x if rule == SYMMETRIC else pref * min(1.0, x * x)
         rates[6 * i + k] = r
         tot += r
     ion_rate[i] = tot
@@ -154,61 +205,117 @@ def setup_neighbours(i, pos, occ, site_energy, free, dstat, nx, ny, nz):
 
 
 @njit(cache=True)
-def all_rates(phi, free, dstat, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb):
-    """Recompute every rate (after a change of voltage, temperature or a full recompute)."""
+def all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb):
+    """Recompute every rate factor and rate from scratch (new voltage or temperature, or drift)."""
     field = voltage / (nz + 1)
+    inv2kt = 0.5 / kt
     for i in range(ion_rate.shape[0]):
-        _ion_rates(i, phi, free, dstat, rates, ion_rate, field, 0.5 / kt, 1.0 / kt, pref, rule, coulomb)
+        for k in range(6):
+            _static_factor(i, k, free, dstat, sf, field, inv2kt)
+        if coulomb:
+            _coulomb_factors(i, phi, q, inv2kt)
+        else:
+            q[i, :] = 1.0
+        _ion_rates(i, sf, q, rates, ion_rate, pref, rule)
+
+
+@njit(inline="always", cache=True)
+def _pair(tge, row, d, im):
+    """``G_D`` (eV) and ``exp(-G_D/2kT)`` = E(direct)/E(image) on one table row."""
+    return _g(tge, row + d) - _g(tge, row + im), _e(tge, row + d), _e(tge, row + im)
 
 
 @njit(cache=True)
 def _update_and_rates(
-    m,
-    ax,
-    ay,
-    az,
-    bx,
-    by,
-    bz,
-    pos,
-    phi,
-    free,
-    dstat,
-    rates,
-    ion_rate,
-    tab,
-    nx,
-    ny,
-    nz,
-    p,
-    field,
-    inv2kt,
-    invkt,
-    pref,
-    rule,
+    m, ax, ay, az, bx, by, bz, pos, phi, q, sf, rates, ion_rate, tge, nx, ny, nz, kt, pref, rule, use_etab
 ):
-    """Update every other ion's kept potentials for ion m's hop a -> b, and its rates.
+    """Update every other ion's kept potentials and rate factors for ion m's hop a -> b.
 
-    One fused O(N) pass: 14 Green's-function differences and 6 exponentials per ion.
+    One fused O(N) pass; per ion 28 table look-ups (each with its Boltzmann factor beside it)
+    and 7 divisions instead of 6 exponentials. The mover's own potentials are rebuilt in the
+    same pass: by the symmetry ``G_D(dx, dy, z, z') = G_D(-dx, -dy, z', z)`` its lateral
+    values are the other ions' opposite-neighbour values already computed, and its two
+    z-neighbours need two more look-ups per ion.
     """
     n = pos.shape[0]
+    p = 2 * (nz + 1)
+    hy = ny // 2 + 1
+    hz = nz + 2
+    inv2kt = 0.5 / kt
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = 0.0
     for i in range(n):
         if i == m:
             continue
         x, y, z = pos[i, 0], pos[i, 1], pos[i, 2]
-        dxa = _wrap(x - ax, nx)
-        dya = _wrap(y - ay, ny)
-        dxb = _wrap(x - bx, nx)
-        dyb = _wrap(y - by, ny)
-        # centre and +-z neighbours share the lateral offset
-        phi[i, 0] += _gd(tab, ny, p, dxb, dyb, z, bz) - _gd(tab, ny, p, dxa, dya, z, az)
-        phi[i, 1] += _gd(tab, ny, p, _wrap(dxb + 1, nx), dyb, z, bz) - _gd(tab, ny, p, _wrap(dxa + 1, nx), dya, z, az)
-        phi[i, 2] += _gd(tab, ny, p, _wrap(dxb - 1, nx), dyb, z, bz) - _gd(tab, ny, p, _wrap(dxa - 1, nx), dya, z, az)
-        phi[i, 3] += _gd(tab, ny, p, dxb, _wrap(dyb + 1, ny), z, bz) - _gd(tab, ny, p, dxa, _wrap(dya + 1, ny), z, az)
-        phi[i, 4] += _gd(tab, ny, p, dxb, _wrap(dyb - 1, ny), z, bz) - _gd(tab, ny, p, dxa, _wrap(dya - 1, ny), z, az)
-        phi[i, 5] += _gd(tab, ny, p, dxb, dyb, z + 1, bz) - _gd(tab, ny, p, dxa, dya, z + 1, az)
-        phi[i, 6] += _gd(tab, ny, p, dxb, dyb, z - 1, bz) - _gd(tab, ny, p, dxa, dya, z - 1, az)
-        _ion_rates(i, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, True)
+        rb0, rbxp, rbxm, rbyp, rbym = _rows(x - bx, y - by, nx, ny, hy, hz)
+        ra0, raxp, raxm, rayp, raym = _rows(x - ax, y - ay, nx, ny, hy, hz)
+        db = abs(z - bz)
+        ib = _fold(z + bz + 2, p)
+        da = abs(z - az)
+        ia = _fold(z + az + 2, p)
+        # site k of ion i: G_D to b and a, and the factor exp(-dphi_k/2kT) as num/den
+        g0, bd, bi = _pair(tge, rb0, db, ib)
+        h0, ad, ai = _pair(tge, ra0, da, ia)
+        n0 = bd * ai
+        d0 = bi * ad
+        g1, bd, bi = _pair(tge, rbxp, db, ib)
+        h1, ad, ai = _pair(tge, raxp, da, ia)
+        n1 = bd * ai
+        d1 = bi * ad
+        g2, bd, bi = _pair(tge, rbxm, db, ib)
+        h2, ad, ai = _pair(tge, raxm, da, ia)
+        n2 = bd * ai
+        d2 = bi * ad
+        g3, bd, bi = _pair(tge, rbyp, db, ib)
+        h3, ad, ai = _pair(tge, rayp, da, ia)
+        n3 = bd * ai
+        d3 = bi * ad
+        g4, bd, bi = _pair(tge, rbym, db, ib)
+        h4, ad, ai = _pair(tge, raym, da, ia)
+        n4 = bd * ai
+        d4 = bi * ad
+        g5, bd, bi = _pair(tge, rb0, abs(z + 1 - bz), _fold(z + bz + 3, p))
+        h5, ad, ai = _pair(tge, ra0, abs(z + 1 - az), _fold(z + az + 3, p))
+        n5 = bd * ai
+        d5 = bi * ad
+        g6, bd, bi = _pair(tge, rb0, abs(z - 1 - bz), _fold(z + bz + 1, p))
+        h6, ad, ai = _pair(tge, ra0, abs(z - 1 - az), _fold(z + az + 1, p))
+        n6 = bd * ai
+        d6 = bi * ad
+        phi[i, 0] += g0 - h0
+        phi[i, 1] += g1 - h1
+        phi[i, 2] += g2 - h2
+        phi[i, 3] += g3 - h3
+        phi[i, 4] += g4 - h4
+        phi[i, 5] += g5 - h5
+        phi[i, 6] += g6 - h6
+        if use_etab:
+            # q_k *= exp(-(dphi_k - dphi_0)/2kT) = (n_k/d_k) / (n_0/d_0)
+            c = d0 / n0
+            q[i, 0] *= n1 * c / d1
+            q[i, 1] *= n2 * c / d2
+            q[i, 2] *= n3 * c / d3
+            q[i, 3] *= n4 * c / d4
+            q[i, 4] *= n5 * c / d5
+            q[i, 5] *= n6 * c / d6
+        else:
+            _coulomb_factors(i, phi, q, inv2kt)
+        _ion_rates(i, sf, q, rates, ion_rate, pref, rule)
+        # the mover at b, seen from ion i (symmetry of G_D)
+        m0 += g0
+        m1 += g2
+        m2 += g1
+        m3 += g4
+        m4 += g3
+        m5 += _g(tge, rb0 + abs(z - bz - 1)) - _g(tge, rb0 + _fold(z + bz + 3, p))
+        m6 += _g(tge, rb0 + abs(z - bz + 1)) - _g(tge, rb0 + _fold(z + bz + 1, p))
+    phi[m, 0] = m0
+    phi[m, 1] = m1
+    phi[m, 2] = m2
+    phi[m, 3] = m3
+    phi[m, 4] = m4
+    phi[m, 5] = m5
+    phi[m, 6] = m6
 
 
 @njit(cache=True)
@@ -227,6 +334,22 @@ def hop_energies(pos, phi, free, dstat, nz, voltage, coulomb):
     return out
 
 
+@njit(inline="always", cache=True)
+def _set_free(
+    m, d, cx, cy, cz, val, occ, free, dstat, sf, q, rates, ion_rate, nx, ny, nz, field, inv2kt, pref, rule, coulomb
+):
+    """Mark the site c as free (val 1) or taken (val 0) for the ion beside it in direction d."""
+    zn = cz + _OZ[d + 1]
+    if 0 <= zn < nz:
+        j = occ[(_wrap(cx + _OX[d + 1], nx) * ny + _wrap(cy + _OY[d + 1], ny)) * nz + zn]
+        if j >= 0 and j != m:
+            opp = d ^ 1
+            free[j, opp] = val
+            _static_factor(j, opp, free, dstat, sf, field, inv2kt)
+            if not coulomb:
+                _ion_rates(j, sf, q, rates, ion_rate, pref, rule)
+
+
 @njit(cache=True)
 def _hop(
     m,
@@ -237,21 +360,23 @@ def _hop(
     phi,
     free,
     dstat,
+    sf,
+    q,
     site_energy,
     rates,
     ion_rate,
-    tab,
+    tge,
     nx,
     ny,
     nz,
     field,
-    inv2kt,
-    invkt,
+    kt,
     pref,
     rule,
     coulomb,
+    use_etab,
 ):
-    p = 2 * (nz + 1)
+    inv2kt = 0.5 / kt
     ax, ay, az = pos[m, 0], pos[m, 1], pos[m, 2]
     bx = _wrap(ax + _OX[k + 1], nx)
     by = _wrap(ay + _OY[k + 1], ny)
@@ -265,51 +390,62 @@ def _hop(
     disp[m, 1] += _OY[k + 1]
     disp[m, 2] += _OZ[k + 1]
     # neighbours of the vacated site may now hop into it; those of the new site may not
-    for q in range(6):
-        opp = q ^ 1
-        zn = az + _OZ[q + 1]
-        if 0 <= zn < nz:
-            j = occ[(_wrap(ax + _OX[q + 1], nx) * ny + _wrap(ay + _OY[q + 1], ny)) * nz + zn]
-            if j >= 0 and j != m:
-                free[j, opp] = 1.0
-                if not coulomb:
-                    _ion_rates(j, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, False)
-        zn = bz + _OZ[q + 1]
-        if 0 <= zn < nz:
-            j = occ[(_wrap(bx + _OX[q + 1], nx) * ny + _wrap(by + _OY[q + 1], ny)) * nz + zn]
-            if j >= 0 and j != m:
-                free[j, opp] = 0.0
-                if not coulomb:
-                    _ion_rates(j, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, False)
-    setup_neighbours(m, pos, occ, site_energy, free, dstat, nx, ny, nz)
-    if coulomb:
-        _update_and_rates(
+    for d in range(6):
+        _set_free(
             m,
+            d,
             ax,
             ay,
             az,
-            bx,
-            by,
-            bz,
-            pos,
-            phi,
+            1.0,
+            occ,
             free,
             dstat,
+            sf,
+            q,
             rates,
             ion_rate,
-            tab,
             nx,
             ny,
             nz,
-            p,
             field,
             inv2kt,
-            invkt,
             pref,
             rule,
+            coulomb,
         )
-        _potentials_of(m, pos, phi, tab, nx, ny, nz, p)
-    _ion_rates(m, phi, free, dstat, rates, ion_rate, field, inv2kt, invkt, pref, rule, coulomb)
+        _set_free(
+            m,
+            d,
+            bx,
+            by,
+            bz,
+            0.0,
+            occ,
+            free,
+            dstat,
+            sf,
+            q,
+            rates,
+            ion_rate,
+            nx,
+            ny,
+            nz,
+            field,
+            inv2kt,
+            pref,
+            rule,
+            coulomb,
+        )
+    setup_neighbours(m, pos, occ, site_energy, free, dstat, nx, ny, nz)
+    for d in range(6):
+        _static_factor(m, d, free, dstat, sf, field, inv2kt)
+    if coulomb:
+        _update_and_rates(
+            m, ax, ay, az, bx, by, bz, pos, phi, q, sf, rates, ion_rate, tge, nx, ny, nz, kt, pref, rule, use_etab
+        )
+        _coulomb_factors(m, phi, q, inv2kt)
+    _ion_rates(m, sf, q, rates, ion_rate, pref, rule)
     return _OZ[k + 1]
 
 
@@ -324,12 +460,14 @@ def advance(
     phi,
     free,
     dstat,
+    sf,
+    q,
     site_energy,
     rates,
     ion_rate,
     counters,
     rng,
-    tab,
+    tge,
     nx,
     ny,
     nz,
@@ -338,13 +476,15 @@ def advance(
     pref,
     rule,
     coulomb,
+    use_etab,
     recompute_interval,
 ):
     """Run BKL events at fixed protocol values until ``t_stop`` or ``max_events`` events.
 
-    All rates are recomputed on entry (the voltage or temperature may have changed). The
-    waiting time is drawn as ``-ln(u)/R``; if it would pass ``t_stop`` the clock is set to
-    ``t_stop`` and no event happens (exact, the waiting time being memoryless).
+    All rates are recomputed on entry (the voltage or temperature may have changed); ``tge``
+    must hold the Boltzmann factors of this ``kt``. The waiting time is drawn as
+    ``-ln(u)/R``; if it would pass ``t_stop`` the clock is set to ``t_stop`` and no event
+    happens (exact, the waiting time being memoryless).
 
     Returns
     -------
@@ -356,9 +496,7 @@ def advance(
     """
     n = pos.shape[0]
     field = voltage / (nz + 1)
-    inv2kt = 0.5 / kt
-    invkt = 1.0 / kt
-    all_rates(phi, free, dstat, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
+    all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
     done = 0
     while done < max_events:
         total = 0.0
@@ -370,7 +508,7 @@ def advance(
         if t + dt >= t_stop:
             return t_stop, 0
         t += dt
-        # select ion by its total rate, then the direction
+        # select the ion by its total rate, then the direction
         target = next_double(rng) * total
         acc = 0.0
         m = -1
@@ -383,10 +521,10 @@ def advance(
         target -= acc - ion_rate[m]
         k = -1
         acc = 0.0
-        for q in range(6):
-            r = rates[6 * m + q]
+        for d in range(6):
+            r = rates[6 * m + d]
             if r > 0.0:
-                k = q
+                k = d
                 acc += r
                 if acc > target:
                     break
@@ -399,26 +537,28 @@ def advance(
             phi,
             free,
             dstat,
+            sf,
+            q,
             site_energy,
             rates,
             ion_rate,
-            tab,
+            tge,
             nx,
             ny,
             nz,
             field,
-            inv2kt,
-            invkt,
+            kt,
             pref,
             rule,
             coulomb,
+            use_etab,
         )
         counters[0] += 1
         counters[1] += dz
         counters[2] += 1
         done += 1
         if coulomb and counters[2] >= recompute_interval:
-            full_recompute(pos, phi, tab, nx, ny, nz)
-            all_rates(phi, free, dstat, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
+            full_recompute(pos, phi, tge, nx, ny, nz)
+            all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
             counters[2] = 0
     return t, 1

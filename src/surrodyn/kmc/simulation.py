@@ -127,8 +127,12 @@ class Simulation:
         ss_disorder, ss_place, ss_kernel = self.seed_sequence.spawn(3)
         c = config
         self.table = green_table(c.nx, c.ny, c.nz)
-        # the kernels read the table pre-multiplied by e/(eps a): values in eV per unit charge
-        self._tab = self.table.flat * c.coulomb_scale_V
+        # the kernels read the folded table scaled to eV, interleaved with its Boltzmann factors
+        folded = self.table.folded.ravel() * c.coulomb_scale_V
+        self._tge = np.empty(2 * folded.size)
+        self._tge[0::2] = folded
+        self._tge_kt = math.nan
+        self._use_etab = False
         n = c.n_ions_resolved
 
         disorder = None
@@ -153,6 +157,8 @@ class Simulation:
         self.phi = np.zeros((n, 7))
         self.free = np.zeros((n, 6))
         self.dstat = np.zeros((n, 6))
+        self.sf = np.zeros((n, 6))
+        self.q = np.ones((n, 6))
         self.rates = np.zeros(6 * n)
         self.ion_rate = np.zeros(n)
         for i in range(n):
@@ -161,9 +167,18 @@ class Simulation:
         self.rng_state = seed_state(ss_kernel)
         self.time_s = 0.0
         if c.coulomb:
-            kernels.full_recompute(self.pos, self.phi, self._tab, c.nx, c.ny, c.nz)
+            kernels.full_recompute(self.pos, self.phi, self._tge, c.nx, c.ny, c.nz)
         self._observers: list[tuple[Callable[..., Any], int, tuple, dict]] = []
         self.n_records = 0
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Leave the context: detach the observers; check the state if no error occurred."""
+        self._observers.clear()
+        if exc[0] is None:
+            self.check_invariants()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -213,33 +228,23 @@ class Simulation:
         kt = thermal_energy_eV(temp)
         pref = c.attempt_frequency_Hz * math.exp(-c.activation_energy_eV / kt)
         before = self.counters[0]
+        if c.coulomb and kt != self._tge_kt:
+            self._set_boltzmann_factors(kt)
         self.time_s, _status = kernels.advance(
-            self.time_s,
-            t_stop,
-            max_events,
-            self.pos,
-            self.occ,
-            self.disp,
-            self.phi,
-            self.free,
-            self.dstat,
-            self.site_energy,
-            self.rates,
-            self.ion_rate,
-            self.counters,
-            self.rng_state,
-            self._tab,
-            c.nx,
-            c.ny,
-            c.nz,
-            v,
-            kt,
-            pref,
-            _RULES[c.rate_rule],
-            c.coulomb,
-            c.recompute_interval,
-        )
+            self.time_s, t_stop, max_events,
+            self.pos, self.occ, self.disp, self.phi, self.free, self.dstat, self.sf, self.q, self.site_energy,
+            self.rates, self.ion_rate, self.counters, self.rng_state, self._tge, c.nx, c.ny, c.nz,
+            v, kt, pref, _RULES[c.rate_rule], c.coulomb, self._use_etab, c.recompute_interval,
+        )  # fmt: skip
         return int(self.counters[0] - before)
+
+    def _set_boltzmann_factors(self, kt: float) -> None:
+        """Fill the table's Boltzmann factors exp(-G/2kT) for this temperature."""
+        g = self._tge[0::2]
+        # the factors multiply in fours; keep them far from overflow, else use exponentials
+        self._use_etab = bool(np.abs(g).max(initial=0.0) * 0.5 / kt < 150.0)
+        self._tge[1::2] = np.exp(-0.5 / kt * g) if self._use_etab else 1.0
+        self._tge_kt = kt
 
     def _next_break(self) -> float:
         c = self.config
@@ -258,10 +263,9 @@ class Simulation:
         left = int(n_events)
         while left > 0:
             brk = self._next_break()
-            done = self._kernel(brk, left)
-            left -= done
-            if done == 0 and math.isinf(brk):
-                raise RuntimeError("no hop is possible: every ion is blocked")
+            if not np.any(self.free):
+                raise RuntimeError("no hop is possible: every ion is blocked (the lattice is full)")
+            left -= self._kernel(brk, left)
 
     def record(self) -> Frame:
         """Record a :class:`Frame` at the current time and call the due observers."""
@@ -360,7 +364,7 @@ class Simulation:
         if not c.coulomb:
             return 0.0
         fresh = np.zeros_like(self.phi)
-        kernels.full_recompute(self.pos, fresh, self._tab, c.nx, c.ny, c.nz)
+        kernels.full_recompute(self.pos, fresh, self._tge, c.nx, c.ny, c.nz)
         drift = float(np.abs(fresh - self.phi).max()) if self.n_ions else 0.0
         self.phi[:] = fresh
         self.counters[2] = 0
