@@ -10,17 +10,30 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
-from ..data import DEFAULT_QUANTILES, add_ensemble_statistics, kmc_dataset
 from ..errors import param_error
 from .config import KMCConfig
 from .simulation import Frame, Simulation, _seed_repr
 
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
+
 __all__ = ["replica_seeds", "run_ensemble", "run_replica"]
+
+# progress queue of a worker process, set by the pool initializer
+_PROGRESS: Any = None
+
+
+def _init_worker(progress_queue: Any) -> None:
+    global _PROGRESS
+    _PROGRESS = progress_queue
+
+
+def _run_in_worker(config: KMCConfig, seed_seq: np.random.SeedSequence) -> list[Frame]:
+    return run_replica(config, seed_seq, _PROGRESS)
 
 
 def replica_seeds(seed: int, replicas: int) -> list[np.random.SeedSequence]:
@@ -86,7 +99,7 @@ def run_ensemble(
     workers: int = 1,
     progress: bool = False,
     checkpoint_dir: str | Path | None = None,
-    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    quantiles: Sequence[float] | None = None,
 ) -> xr.Dataset:
     """Run ``replicas`` independent replicas and return them with ensemble statistics.
 
@@ -107,8 +120,8 @@ def run_ensemble(
         Directory where each finished replica is saved atomically; a rerun with the same
         config and seed reuses them, so an interrupted ensemble loses at most the replicas
         that were running.
-    quantiles : sequence of float
-        Quantile levels stored in the result.
+    quantiles : sequence of float, optional
+        Quantile levels stored in the result (default: 0.05, 0.25, 0.5, 0.75, 0.95).
 
     Returns
     -------
@@ -165,12 +178,11 @@ def run_ensemble(
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")
-            with (
-                ctx.Manager() as manager,
-                ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx) as pool,
-            ):
-                q = manager.Queue() if bar is not None else None
-                futures = {pool.submit(run_replica, config, seeds[r], q): r for r in todo}
+            q = ctx.Queue() if bar is not None else None
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q,)
+            ) as pool:
+                futures = {pool.submit(_run_in_worker, config, seeds[r]): r for r in todo}
                 pending = set(futures)
                 while pending:
                     done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -178,14 +190,17 @@ def run_ensemble(
                         _drain(q, bar)
                     for fut in done:
                         finish(futures[fut], fut.result())
-                if q is not None:
-                    _drain(q, bar)
+            if q is not None:
+                _drain(q, bar)
+                q.close()
     finally:
         if bar is not None:
             bar.close()
+    from ..data import DEFAULT_QUANTILES, add_ensemble_statistics, kmc_dataset
+
     frames = [results[r] for r in range(replicas)]
     ds = kmc_dataset(frames, config, seeds=[_seed_repr(s) for s in seeds], seed=int(seed))
-    return add_ensemble_statistics(ds, quantiles)
+    return add_ensemble_statistics(ds, DEFAULT_QUANTILES if quantiles is None else quantiles)
 
 
 def _drain(q: Any, bar: Any) -> None:
