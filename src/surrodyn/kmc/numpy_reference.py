@@ -23,7 +23,7 @@ from ..units import thermal_energy_eV
 from .config import KMCConfig
 from .simulation import Simulation, green_table
 
-__all__ = ["NumpyKMC"]
+__all__ = ["DirectSumNumpyKMC", "NumpyKMC"]
 
 # probe offsets: own site, then the neighbours +x, -x, +y, -y, +z, -z (the engine's order)
 _OFF = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=np.int64)
@@ -201,12 +201,16 @@ class NumpyKMC:
         self.net_z_hops += int(_OFF[k + 1, 2])
         if not c.coulomb:
             return
-        g = self._green(self._probe, np.stack([b, a])[:, None, None, :])  # (2, N, 7)
-        self.phi += g[0] - g[1]
-        self.phi[m] = self._potentials(np.array([m]))[0]
+        self._update_potentials(m, a, b)
         self._since_recompute += 1
         if self._since_recompute >= c.recompute_interval:
             self.recompute()
+
+    def _update_potentials(self, m: int, a: np.ndarray, b: np.ndarray) -> None:
+        """Incremental O(N) update of the kept potentials after ion ``m`` hopped ``a -> b``."""
+        g = self._green(self._probe, np.stack([b, a])[:, None, None, :])  # (2, N, 7)
+        self.phi += g[0] - g[1]
+        self.phi[m] = self._potentials(np.array([m]))[0]
 
     def step(self, n_events: int) -> None:
         """Do ``n_events`` BKL events at the protocol values of the current time.
@@ -248,3 +252,16 @@ class NumpyKMC:
         """
         de, free = self._energy_changes(self._protocol()[0])
         return np.where(free, de, np.nan)
+
+
+class DirectSumNumpyKMC(NumpyKMC):
+    """The most direct NumPy kMC: every event recomputes all potentials by direct summation.
+
+    No incremental bookkeeping: after each hop the potential of every ion at its site and its
+    six neighbours is summed again over all other ions (vectorised, O(7 N²) per event). This is
+    what a first implementation of an exact many-body Coulomb kMC looks like; the benchmark
+    reports the engine against it and against the incremental :class:`NumpyKMC`.
+    """
+
+    def _update_potentials(self, m: int, a: np.ndarray, b: np.ndarray) -> None:
+        self.phi = self._potentials(np.arange(self.n_ions))
