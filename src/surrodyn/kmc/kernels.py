@@ -89,18 +89,6 @@ def _gd(tge, nx, ny, hy, hz, p, dx, dy, z, zp):
 
 
 @njit(inline="always", cache=True)
-def _rows(dx, dy, nx, ny, hy, hz):
-    """Start of the folded-table rows of offsets (dx, dy), (dx±1, dy), (dx, dy±1)."""
-    fx = _fold(dx, nx) * hy
-    fy = _fold(dy, ny)
-    fxp = _fold(dx + 1, nx) * hy
-    fxm = _fold(dx - 1, nx) * hy
-    fyp = _fold(dy + 1, ny)
-    fym = _fold(dy - 1, ny)
-    return (fx + fy) * hz, (fxp + fy) * hz, (fxm + fy) * hz, (fx + fyp) * hz, (fx + fym) * hz
-
-
-@njit(inline="always", cache=True)
 def _wrap(d, n):
     """Map d in [-n, 2n) into [0, n) without branches."""
     return d + n * ((d < 0) - (d >= n))
@@ -242,13 +230,34 @@ def _update_and_rates(
     hy = ny // 2 + 1
     hz = nz + 2
     inv2kt = 0.5 / kt
+    fxt = np.empty(2 * nx + 3, dtype=np.int64)
+    fyt = np.empty(2 * ny + 3, dtype=np.int64)
+    fxt[0] = fxt[2 * nx + 2] = 0  # offsets |d| = n + 1 never occur
+    fyt[0] = fyt[2 * ny + 2] = 0
+    for d in range(-nx, nx + 1):
+        fxt[d + nx + 1] = _fold(d, nx) * hy * hz
+    for d in range(-ny, ny + 1):
+        fyt[d + ny + 1] = _fold(d, ny) * hz
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = 0.0
     for i in range(n):
         if i == m:
             continue
         x, y, z = pos[i, 0], pos[i, 1], pos[i, 2]
-        rb0, rbxp, rbxm, rbyp, rbym = _rows(x - bx, y - by, nx, ny, hy, hz)
-        ra0, raxp, raxm, rayp, raym = _rows(x - ax, y - ay, nx, ny, hy, hz)
+        # folded row offsets from small look-up tables (index shifted by n + 1)
+        kxb = x - bx + nx + 1
+        kyb = y - by + ny + 1
+        kxa = x - ax + nx + 1
+        kya = y - ay + ny + 1
+        rb0 = fxt[kxb] + fyt[kyb]
+        rbxp = fxt[kxb + 1] + fyt[kyb]
+        rbxm = fxt[kxb - 1] + fyt[kyb]
+        rbyp = fxt[kxb] + fyt[kyb + 1]
+        rbym = fxt[kxb] + fyt[kyb - 1]
+        ra0 = fxt[kxa] + fyt[kya]
+        raxp = fxt[kxa + 1] + fyt[kya]
+        raxm = fxt[kxa - 1] + fyt[kya]
+        rayp = fxt[kxa] + fyt[kya + 1]
+        raym = fxt[kxa] + fyt[kya - 1]
         db = abs(z - bz)
         ib = _fold(z + bz + 2, p)
         da = abs(z - az)
