@@ -32,7 +32,7 @@ def check_writable(path: str | Path) -> Path:
         If the parent directory is missing or not writable, or ``path`` is a directory.
     """
     p = Path(path).expanduser().resolve()
-    if p.is_dir():
+    if p.is_dir() and p.suffix != ".zarr":
         raise OutputError(f"output path {str(path)!r} is a directory: give a file name such as {str(p / 'out.nc')!r}.")
     parent = p.parent
     if not parent.is_dir():

@@ -6,6 +6,7 @@ See ``docs/kmc.md`` for the model and its equations.
 from .config import RATE_RULES, KMCConfig, output_grid, seed_case_config
 from .ensemble import replica_seeds, run_ensemble, run_replica
 from .green import GreenTable, parallel_plate_green, periodic_green
+from .metropolis import MetropolisResult, metropolis_layer_profile, single_site_energies
 from .simulation import Frame, Simulation, static_site_energies
 
 __all__ = [
@@ -13,7 +14,9 @@ __all__ = [
     "Frame",
     "GreenTable",
     "KMCConfig",
+    "MetropolisResult",
     "Simulation",
+    "metropolis_layer_profile",
     "output_grid",
     "parallel_plate_green",
     "periodic_green",
@@ -21,5 +24,6 @@ __all__ = [
     "run_ensemble",
     "run_replica",
     "seed_case_config",
+    "single_site_energies",
     "static_site_energies",
 ]
