@@ -10,8 +10,7 @@ State (all owned by the caller, modified in place):
                                all *other* ions (pair part of U, Green's function of the slab)
 ``free``     float64[N, 6]     1.0 if the neighbour site exists and is empty, else 0.0
 ``dstat``    float64[N, 6]     site_energy(neighbour) - site_energy(own site), eV
-``sf``       float64[N, 6]     free · exp(-(dstat + field·dz) / 2kT): the static rate factor
-``q``        float64[N, 6]     exp(-(phi[k+1] - phi[0]) / 2kT): the Coulomb rate factor
+``hf``       float64[N, 6]     exp(-dE / 2kT) of each hop (0 if blocked): rate = nu0 e^{-Ea/kT} f(x)
 ``rates``    float64[N*6]      hop rates (Hz), 0 for blocked hops
 ``ion_rate`` float64[N]        sum of each ion's six rates
 ``counters`` int64[4]          events, net +z hops, events since the last full recompute, spare
@@ -23,12 +22,13 @@ the applied field adds ``V (z+1)/(nz+1)`` eV at layer ``z``.
 The Green's table ``tge`` is the symmetry-folded periodic table (see
 :attr:`surrodyn.kmc.green.GreenTable.folded`) scaled to eV, interleaved with its Boltzmann
 factors: ``tge[2k] = G_k``, ``tge[2k+1] = exp(-G_k / 2kT)``. After a hop every other ion's
-Coulomb rate factors ``q`` are updated by products and quotients of these factors instead of
-six exponentials (``exp(-dphi/2kT)`` factorises over the four table entries of ``dphi``); the
-kept potentials ``phi`` are updated additively alongside, so energies stay exact, and ``q`` is
-rebuilt from ``phi`` at every kernel entry and full recompute, which bounds its round-off
-(relative ~1e-13). Where ``G/2kT`` is too large for the factors (``use_etab`` false) the
-exponentials are taken directly.
+hop factors ``hf`` are updated by products and quotients of these factors instead of six
+exponentials (``exp(-dphi/2kT)`` factorises over the four table entries of ``dphi``); the kept
+potentials ``phi`` are updated additively alongside, so energies stay exact, and ``hf`` is rebuilt
+from ``phi`` with one exponential of the whole ``dE`` at every kernel entry, full recompute, or
+change of a hop's target site, which bounds its round-off (relative ~1e-13). Where ``G/2kT`` is
+too large for the factors to stay far from overflow (``use_etab`` false), each ``hf`` is taken
+directly as ``exp(-dE/2kT)``.
 """
 
 from __future__ import annotations
@@ -148,27 +148,24 @@ def full_recompute(pos, phi, tge, nx, ny, nz):
 
 
 @njit(inline="always", cache=True)
-def _static_factor(i, k, free, dstat, sf, field, inv2kt):
+def _hop_factor(i, k, phi, free, dstat, hf, field, inv2kt, coulomb):
+    """``hf[i, k] = exp(-dE/2kT)`` from the whole energy change in one exponential; 0 if blocked."""
     if free[i, k] > 0.0:
-        sf[i, k] = math.exp(-(dstat[i, k] + field * _OZ[k + 1]) * inv2kt)
+        de = dstat[i, k] + field * _OZ[k + 1]
+        if coulomb:
+            de += phi[i, k + 1] - phi[i, 0]
+        hf[i, k] = math.exp(-de * inv2kt)
     else:
-        sf[i, k] = 0.0
+        hf[i, k] = 0.0
 
 
 @njit(inline="always", cache=True)
-def _coulomb_factors(i, phi, q, inv2kt):
-    p0 = phi[i, 0]
-    for k in range(6):
-        q[i, k] = math.exp(-(phi[i, k + 1] - p0) * inv2kt)
-
-
-@njit(inline="always", cache=True)
-def _ion_rates(i, sf, q, rates, ion_rate, pref, rule):
-    """Rates of ion i's six hops: ``pref·f(sf·q)``, f(x) = x (symmetric) or min(1, x²)."""
+def _ion_rates(i, hf, rates, ion_rate, pref, rule):
+    """Rates of ion i's six hops: ``pref·f(x)``, f(x) = x (symmetric) or min(1, x²) (Metropolis)."""
     tot = 0.0
     for k in range(6):
-        x = sf[i, k] * q[i, k]
-        r = pref * x if rule == SYMMETRIC else pref * min(1.0, x * x)
+        xk = hf[i, k]
+        r = pref * xk if rule == SYMMETRIC else pref * min(1.0, xk * xk)
         rates[6 * i + k] = r
         tot += r
     ion_rate[i] = tot
@@ -193,18 +190,14 @@ def setup_neighbours(i, pos, occ, site_energy, free, dstat, nx, ny, nz):
 
 
 @njit(cache=True)
-def all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb):
-    """Recompute every rate factor and rate from scratch (new voltage or temperature, or drift)."""
+def all_rates(phi, free, dstat, hf, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb):
+    """Recompute every hop factor and rate from scratch (new voltage or temperature, or drift)."""
     field = voltage / (nz + 1)
     inv2kt = 0.5 / kt
     for i in range(ion_rate.shape[0]):
         for k in range(6):
-            _static_factor(i, k, free, dstat, sf, field, inv2kt)
-        if coulomb:
-            _coulomb_factors(i, phi, q, inv2kt)
-        else:
-            q[i, :] = 1.0
-        _ion_rates(i, sf, q, rates, ion_rate, pref, rule)
+            _hop_factor(i, k, phi, free, dstat, hf, field, inv2kt, coulomb)
+        _ion_rates(i, hf, rates, ion_rate, pref, rule)
 
 
 @njit(inline="always", cache=True)
@@ -215,7 +208,29 @@ def _pair(tge, row, d, im):
 
 @njit(cache=True)
 def _update_and_rates(
-    m, ax, ay, az, bx, by, bz, pos, phi, q, sf, rates, ion_rate, tge, nx, ny, nz, kt, pref, rule, use_etab
+    m,
+    ax,
+    ay,
+    az,
+    bx,
+    by,
+    bz,
+    pos,
+    phi,
+    free,
+    dstat,
+    hf,
+    rates,
+    ion_rate,
+    tge,
+    nx,
+    ny,
+    nz,
+    field,
+    kt,
+    pref,
+    rule,
+    use_etab,
 ):
     """Update every other ion's kept potentials and rate factors for ion m's hop a -> b.
 
@@ -299,17 +314,18 @@ def _update_and_rates(
         phi[i, 5] += g5 - h5
         phi[i, 6] += g6 - h6
         if use_etab:
-            # q_k *= exp(-(dphi_k - dphi_0)/2kT) = (n_k/d_k) / (n_0/d_0)
+            # hf_k *= exp(-(dphi_k - dphi_0)/2kT) = (n_k/d_k) / (n_0/d_0)
             c = d0 / n0
-            q[i, 0] *= n1 * c / d1
-            q[i, 1] *= n2 * c / d2
-            q[i, 2] *= n3 * c / d3
-            q[i, 3] *= n4 * c / d4
-            q[i, 4] *= n5 * c / d5
-            q[i, 5] *= n6 * c / d6
+            hf[i, 0] *= n1 * c / d1
+            hf[i, 1] *= n2 * c / d2
+            hf[i, 2] *= n3 * c / d3
+            hf[i, 3] *= n4 * c / d4
+            hf[i, 4] *= n5 * c / d5
+            hf[i, 5] *= n6 * c / d6
         else:
-            _coulomb_factors(i, phi, q, inv2kt)
-        _ion_rates(i, sf, q, rates, ion_rate, pref, rule)
+            for k in range(6):
+                _hop_factor(i, k, phi, free, dstat, hf, field, inv2kt, True)
+        _ion_rates(i, hf, rates, ion_rate, pref, rule)
         # the mover at b, seen from ion i (symmetry of G_D)
         m0 += g0
         m1 += g2
@@ -345,7 +361,7 @@ def hop_energies(pos, phi, free, dstat, nz, voltage, coulomb):
 
 @njit(inline="always", cache=True)
 def _set_free(
-    m, d, cx, cy, cz, val, occ, free, dstat, sf, q, rates, ion_rate, nx, ny, nz, field, inv2kt, pref, rule, coulomb
+    m, d, cx, cy, cz, val, occ, phi, free, dstat, hf, rates, ion_rate, nx, ny, nz, field, inv2kt, pref, rule, coulomb
 ):
     """Mark the site c as free (val 1) or taken (val 0) for the ion beside it in direction d."""
     zn = cz + _OZ[d + 1]
@@ -354,37 +370,16 @@ def _set_free(
         if j >= 0 and j != m:
             opp = d ^ 1
             free[j, opp] = val
-            _static_factor(j, opp, free, dstat, sf, field, inv2kt)
+            _hop_factor(j, opp, phi, free, dstat, hf, field, inv2kt, coulomb)
             if not coulomb:
-                _ion_rates(j, sf, q, rates, ion_rate, pref, rule)
+                _ion_rates(j, hf, rates, ion_rate, pref, rule)
 
 
+# fmt: off
 @njit(cache=True)
-def _hop(
-    m,
-    k,
-    pos,
-    occ,
-    disp,
-    phi,
-    free,
-    dstat,
-    sf,
-    q,
-    site_energy,
-    rates,
-    ion_rate,
-    tge,
-    nx,
-    ny,
-    nz,
-    field,
-    kt,
-    pref,
-    rule,
-    coulomb,
-    use_etab,
-):
+def _hop(m, k, pos, occ, disp, phi, free, dstat, hf, site_energy, rates, ion_rate, tge, nx, ny, nz, field, kt, pref,
+         rule, coulomb, use_etab):
+    """Move ion m in direction k and bring every kept quantity up to date."""
     inv2kt = 0.5 / kt
     ax, ay, az = pos[m, 0], pos[m, 1], pos[m, 2]
     bx = _wrap(ax + _OX[k + 1], nx)
@@ -398,96 +393,26 @@ def _hop(
     disp[m, 0] += _OX[k + 1]
     disp[m, 1] += _OY[k + 1]
     disp[m, 2] += _OZ[k + 1]
-    # neighbours of the vacated site may now hop into it; those of the new site may not
+    # neighbours of the vacated site may now hop into it; those of the new site may not (their
+    # factors use the potentials before this hop; the fused pass below then updates them)
     for d in range(6):
-        _set_free(
-            m,
-            d,
-            ax,
-            ay,
-            az,
-            1.0,
-            occ,
-            free,
-            dstat,
-            sf,
-            q,
-            rates,
-            ion_rate,
-            nx,
-            ny,
-            nz,
-            field,
-            inv2kt,
-            pref,
-            rule,
-            coulomb,
-        )
-        _set_free(
-            m,
-            d,
-            bx,
-            by,
-            bz,
-            0.0,
-            occ,
-            free,
-            dstat,
-            sf,
-            q,
-            rates,
-            ion_rate,
-            nx,
-            ny,
-            nz,
-            field,
-            inv2kt,
-            pref,
-            rule,
-            coulomb,
-        )
+        _set_free(m, d, ax, ay, az, 1.0, occ, phi, free, dstat, hf, rates, ion_rate, nx, ny, nz, field, inv2kt,
+                  pref, rule, coulomb)
+        _set_free(m, d, bx, by, bz, 0.0, occ, phi, free, dstat, hf, rates, ion_rate, nx, ny, nz, field, inv2kt,
+                  pref, rule, coulomb)
     setup_neighbours(m, pos, occ, site_energy, free, dstat, nx, ny, nz)
-    for d in range(6):
-        _static_factor(m, d, free, dstat, sf, field, inv2kt)
     if coulomb:
-        _update_and_rates(
-            m, ax, ay, az, bx, by, bz, pos, phi, q, sf, rates, ion_rate, tge, nx, ny, nz, kt, pref, rule, use_etab
-        )
-        _coulomb_factors(m, phi, q, inv2kt)
-    _ion_rates(m, sf, q, rates, ion_rate, pref, rule)
+        _update_and_rates(m, ax, ay, az, bx, by, bz, pos, phi, free, dstat, hf, rates, ion_rate, tge, nx, ny, nz,
+                          field, kt, pref, rule, use_etab)
+    for d in range(6):
+        _hop_factor(m, d, phi, free, dstat, hf, field, inv2kt, coulomb)
+    _ion_rates(m, hf, rates, ion_rate, pref, rule)
     return _OZ[k + 1]
 
 
 @njit(cache=True)
-def advance(
-    t,
-    t_stop,
-    max_events,
-    pos,
-    occ,
-    disp,
-    phi,
-    free,
-    dstat,
-    sf,
-    q,
-    site_energy,
-    rates,
-    ion_rate,
-    counters,
-    rng,
-    tge,
-    nx,
-    ny,
-    nz,
-    voltage,
-    kt,
-    pref,
-    rule,
-    coulomb,
-    use_etab,
-    recompute_interval,
-):
+def advance(t, t_stop, max_events, pos, occ, disp, phi, free, dstat, hf, site_energy, rates, ion_rate, counters, rng,
+            tge, nx, ny, nz, voltage, kt, pref, rule, coulomb, use_etab, recompute_interval):
     """Run BKL events at fixed protocol values until ``t_stop`` or ``max_events`` events.
 
     All rates are recomputed on entry (the voltage or temperature may have changed); ``tge``
@@ -505,7 +430,7 @@ def advance(
     """
     n = pos.shape[0]
     field = voltage / (nz + 1)
-    all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
+    all_rates(phi, free, dstat, hf, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
     done = 0
     while done < max_events:
         total = 0.0
@@ -537,37 +462,15 @@ def advance(
                 acc += r
                 if acc > target:
                     break
-        dz = _hop(
-            m,
-            k,
-            pos,
-            occ,
-            disp,
-            phi,
-            free,
-            dstat,
-            sf,
-            q,
-            site_energy,
-            rates,
-            ion_rate,
-            tge,
-            nx,
-            ny,
-            nz,
-            field,
-            kt,
-            pref,
-            rule,
-            coulomb,
-            use_etab,
-        )
+        dz = _hop(m, k, pos, occ, disp, phi, free, dstat, hf, site_energy, rates, ion_rate, tge, nx, ny, nz, field, kt,
+                  pref, rule, coulomb, use_etab)
         counters[0] += 1
         counters[1] += dz
         counters[2] += 1
         done += 1
         if coulomb and counters[2] >= recompute_interval:
             full_recompute(pos, phi, tge, nx, ny, nz)
-            all_rates(phi, free, dstat, sf, q, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
+            all_rates(phi, free, dstat, hf, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb)
             counters[2] = 0
     return t, 1
+# fmt: on

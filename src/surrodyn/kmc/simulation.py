@@ -157,8 +157,7 @@ class Simulation:
         self.phi = np.zeros((n, 7))
         self.free = np.zeros((n, 6))
         self.dstat = np.zeros((n, 6))
-        self.sf = np.zeros((n, 6))
-        self.q = np.ones((n, 6))
+        self.hf = np.zeros((n, 6))
         self.rates = np.zeros(6 * n)
         self.ion_rate = np.zeros(n)
         for i in range(n):
@@ -232,7 +231,7 @@ class Simulation:
             self._set_boltzmann_factors(kt)
         self.time_s, _status = kernels.advance(
             self.time_s, t_stop, max_events,
-            self.pos, self.occ, self.disp, self.phi, self.free, self.dstat, self.sf, self.q, self.site_energy,
+            self.pos, self.occ, self.disp, self.phi, self.free, self.dstat, self.hf, self.site_energy,
             self.rates, self.ion_rate, self.counters, self.rng_state, self._tge, c.nx, c.ny, c.nz,
             v, kt, pref, _RULES[c.rate_rule], c.coulomb, self._use_etab, c.recompute_interval,
         )  # fmt: skip
@@ -241,8 +240,9 @@ class Simulation:
     def _set_boltzmann_factors(self, kt: float) -> None:
         """Fill the table's Boltzmann factors exp(-G/2kT) for this temperature."""
         g = self._tge[0::2]
-        # the factors multiply in fours; keep them far from overflow, else use exponentials
-        self._use_etab = bool(np.abs(g).max(initial=0.0) * 0.5 / kt < 150.0)
+        # an update multiplies and divides up to eight factors e^{±G/2kT}: with |G|/2kT < 80 no
+        # intermediate product leaves e^{±640}; beyond that, exponentials of the whole dE are used
+        self._use_etab = bool(np.abs(g).max(initial=0.0) * 0.5 / kt < 80.0)
         self._tge[1::2] = np.exp(-0.5 / kt * g) if self._use_etab else 1.0
         self._tge_kt = kt
 
@@ -328,6 +328,8 @@ class Simulation:
         """
         c = self.config
         pos = self.pos
+        if not math.isfinite(self.time_s) or np.isnan(self.rates).any():
+            raise RuntimeError(f"the clock ({self.time_s!r} s) or a rate is not a number")
         if pos.shape[0] != c.n_ions_resolved:
             raise RuntimeError(f"ion number changed: {pos.shape[0]} != {c.n_ions_resolved}")
         if pos[:, 2].min(initial=0) < 0 or pos[:, 2].max(initial=0) >= c.nz:
