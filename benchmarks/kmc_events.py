@@ -62,8 +62,15 @@ REQUIRED = {100: 1e5, 500: 2e4, 2000: 5e3}
 REQUIRED_RATIO = (500, 20.0)
 REQUIRED_ENSEMBLE = 1.7
 SEED_CASE = dict(
-    nz=NZ, spacing_nm=SPACING_NM, permittivity=100.0, temperature_K=300.0, voltage_V=0.5,
-    activation_energy_eV=0.3, attempt_frequency_Hz=1e13, coulomb=True, self_image=True,
+    nz=NZ,
+    spacing_nm=SPACING_NM,
+    permittivity=100.0,
+    temperature_K=300.0,
+    voltage_V=0.5,
+    activation_energy_eV=0.3,
+    attempt_frequency_Hz=1e13,
+    coulomb=True,
+    self_image=True,
 )
 
 
@@ -144,12 +151,21 @@ def bench_point(n_ions: int, end: str, args: argparse.Namespace) -> dict:
     npy = events_per_second(ref.step, args.numpy_time, args.repeats)
     direct = slow_events_per_second(DirectSumNumpyKMC(cfg, seed=1).step, args.numpy_time)
     return {
-        "n_ions": n_ions, "end": end, "lattice": [nx, nx, NZ], "filling": cfg.filling,
-        "c0_cm3": cfg.bulk_concentration_m3 * 1e-6, "engine": eng, "numpy": npy,
-        "ratio": eng["median"] / npy["median"], "direct_numpy": direct, "ratio_direct": eng["median"] / direct,
+        "n_ions": n_ions,
+        "end": end,
+        "lattice": [nx, nx, NZ],
+        "filling": cfg.filling,
+        "c0_cm3": cfg.bulk_concentration_m3 * 1e-6,
+        "engine": eng,
+        "numpy": npy,
+        "ratio": eng["median"] / npy["median"],
+        "direct_numpy": direct,
+        "ratio_direct": eng["median"] / direct,
         "busy": eng["median"] / eng["cpu_time_median"],
-        "required": REQUIRED[n_ions], "pass": eng["median"] >= REQUIRED[n_ions],
-        "engine_sim_time_s": sim_t0, "engine_events": sim_events,
+        "required": REQUIRED[n_ions],
+        "pass": eng["median"] >= REQUIRED[n_ions],
+        "engine_sim_time_s": sim_t0,
+        "engine_events": sim_events,
     }
 
 
@@ -202,8 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-time", type=float, default=3.0, help="wall time per engine repeat (s)")
     ap.add_argument("--numpy-time", type=float, default=1.5, help="wall time per NumPy repeat (s)")
     ap.add_argument("--repeats", type=int, default=3, help="repeats per point (median reported)")
-    ap.add_argument("--ends", choices=("both", "dense", "dilute"), default="both",
-                    help="lattice(s) per N: filling 0.01 (dense), 0.003 (dilute) or both")
+    ap.add_argument(
+        "--ends",
+        choices=("both", "dense", "dilute"),
+        default="both",
+        help="lattice(s) per N: filling 0.01 (dense), 0.003 (dilute) or both",
+    )
     ap.add_argument("--ensemble-seconds", type=float, default=60.0, help="target wall time of 1-worker ensemble")
     ap.add_argument("--no-ensemble", action="store_true", help="skip the ensemble measurement")
     ap.add_argument("--pin", type=int, metavar="CPU", help="pin the single-core measurements to this CPU")
@@ -217,17 +237,22 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info()
     print(f"machine: {info['cpu']} ({info['logical_cpus']} logical CPUs), {info['platform']}")
-    print(f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']}; "
-          f"load average {info['loadavg_start']}")
-    print(f"seed case: epsr=100, T=300 K, V=0.5 V, Ea=0.3 eV, nu0=1e13 Hz, Coulomb on; nz={NZ}, a={SPACING_NM} nm; "
-          f"engine {args.min_time} s x {args.repeats}, NumPy {args.numpy_time} s x {args.repeats}\n")
+    print(
+        f"python {info['python']}, numpy {info['numpy']}, numba {info['numba']}; load average {info['loadavg_start']}"
+    )
+    print(
+        f"seed case: epsr=100, T=300 K, V=0.5 V, Ea=0.3 eV, nu0=1e13 Hz, Coulomb on; nz={NZ}, a={SPACING_NM} nm; "
+        f"engine {args.min_time} s x {args.repeats}, NumPy {args.numpy_time} s x {args.repeats}\n"
+    )
     Simulation(make_config(10, 6), seed=0).step(10)  # JIT warm-up (or cache load)
 
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if args.pin is not None:
         os.sched_setaffinity(0, {args.pin})
-    head = (f"{'N':>5} {'lattice':>10} {'c0 [cm^-3]':>10} {'engine ev/s':>12} {'busy':>5} {'ev/cpu-s':>9} "
-            f"{'NumPy ev/s':>11} {'ratio':>6} {'direct ev/s':>11} {'ratio':>7} {'required':>9}  ok")
+    head = (
+        f"{'N':>5} {'lattice':>10} {'c0 [cm^-3]':>10} {'engine ev/s':>12} {'busy':>5} {'ev/cpu-s':>9} "
+        f"{'NumPy ev/s':>11} {'ratio':>6} {'direct ev/s':>11} {'ratio':>7} {'required':>9}  ok"
+    )
     print(head)
     print("-" * len(head))
     points = []
@@ -236,15 +261,19 @@ def main(argv: list[str] | None = None) -> int:
             p = bench_point(n, end, args)
             points.append(p)
             eng = p["engine"]
-            print(f"{n:>5} {'x'.join(map(str, p['lattice'])):>10} {p['c0_cm3']:>10.2e} {eng['median']:>12.4g} "
-                  f"{p['busy']:>5.0%} {eng['cpu_time_median']:>9.4g} {p['numpy']['median']:>11.4g} "
-                  f"{p['ratio']:>5.1f}x {p['direct_numpy']:>11.3g} {p['ratio_direct']:>6.0f}x "
-                  f"{p['required']:>9.0e}  {'yes' if p['pass'] else 'NO'}", flush=True)
+            print(
+                f"{n:>5} {'x'.join(map(str, p['lattice'])):>10} {p['c0_cm3']:>10.2e} {eng['median']:>12.4g} "
+                f"{p['busy']:>5.0%} {eng['cpu_time_median']:>9.4g} {p['numpy']['median']:>11.4g} "
+                f"{p['ratio']:>5.1f}x {p['direct_numpy']:>11.3g} {p['ratio_direct']:>6.0f}x "
+                f"{p['required']:>9.0e}  {'yes' if p['pass'] else 'NO'}",
+                flush=True,
+            )
     if args.pin is not None and affinity is not None:
         os.sched_setaffinity(0, affinity)
 
-    checks = {f"engine >= {REQUIRED[n]:.0e} ev/s at N={n}": all(p["pass"] for p in points if p["n_ions"] == n)
-              for n in IONS}
+    checks = {
+        f"engine >= {REQUIRED[n]:.0e} ev/s at N={n}": all(p["pass"] for p in points if p["n_ions"] == n) for n in IONS
+    }
     n_ratio, req_ratio = REQUIRED_RATIO
     ratio = min(p["ratio"] for p in points if p["n_ions"] == n_ratio)
     ratio_direct = min(p["ratio_direct"] for p in points if p["n_ions"] == n_ratio)
@@ -255,13 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     ens = None
     if not args.no_ensemble:
         ens = bench_ensemble(args)
-        print(f"\nensemble: {ens['replicas']} replicas of N={ens['n_ions']} on {'x'.join(map(str, ens['lattice']))} "
-              f"to t={ens['t_end_s']:.3g} s (identical results: {ens['identical']})")
+        print(
+            f"\nensemble: {ens['replicas']} replicas of N={ens['n_ions']} on {'x'.join(map(str, ens['lattice']))} "
+            f"to t={ens['t_end_s']:.3g} s (identical results: {ens['identical']})"
+        )
         print(f"  1 worker {ens['wall_s_1']:.1f} s, 2 workers {ens['wall_s_2']:.1f} s: speed-up {ens['speedup']:.2f}x")
-        print(f"  CPUs kept busy {ens['cpus_used_1']:.2f} / {ens['cpus_used_2']:.2f}; "
-              f"start-up of a fresh process {ens['fresh_process_start_s']:.1f} s")
-        print(f"  fixed cost of a 2-worker pool {ens['pool_overhead_s']:.1f} s; "
-              f"speed-up net of it {ens['speedup_net_of_overhead']:.2f}x")
+        print(
+            f"  CPUs kept busy {ens['cpus_used_1']:.2f} / {ens['cpus_used_2']:.2f}; "
+            f"start-up of a fresh process {ens['fresh_process_start_s']:.1f} s"
+        )
+        print(
+            f"  fixed cost of a 2-worker pool {ens['pool_overhead_s']:.1f} s; "
+            f"speed-up net of it {ens['speedup_net_of_overhead']:.2f}x"
+        )
         checks[f"ensemble speed-up with 2 workers >= {REQUIRED_ENSEMBLE}x ({ens['speedup']:.2f}x)"] = ens["pass"]
     info["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     print(f"\nrequirements (load average at end {info['loadavg_end']}):")
@@ -269,8 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'pass' if ok else 'FAIL'}] {name}")
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"machine": info, "settings": vars(args), "points": points, "ensemble": ens,
-                       "checks": checks}, fh, indent=2)
+            json.dump(
+                {"machine": info, "settings": vars(args), "points": points, "ensemble": ens, "checks": checks},
+                fh,
+                indent=2,
+            )
         print(f"results written to {args.out}")
     return 1 if args.strict and not all(checks.values()) else 0
 

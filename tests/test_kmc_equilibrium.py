@@ -28,8 +28,15 @@ KT = thermal_energy_eV(300.0)
 # 4x4x10 lattice, 20 ions (theta0 = 1/8); eps_r = 10 at a = 1 nm: e/(eps a) = 70 kT, l_B/a = 5.6;
 # V = 0.1 V = 3.9 kT
 STRONG = {
-    "nx": 4, "ny": 4, "nz": 10, "n_ions": 20, "permittivity": 10.0, "voltage_V": 0.1,
-    "attempt_frequency_Hz": 1.0, "activation_energy_eV": 0.0, "disorder_eV": 0.0,
+    "nx": 4,
+    "ny": 4,
+    "nz": 10,
+    "n_ions": 20,
+    "permittivity": 10.0,
+    "voltage_V": 0.1,
+    "attempt_frequency_Hz": 1.0,
+    "activation_energy_eV": 0.0,
+    "disorder_eV": 0.0,
 }
 VARIANTS = {
     "symmetric-image": {"rate_rule": "symmetric", "self_image": True},
@@ -54,9 +61,9 @@ def kmc_profiles(cfg: KMCConfig, seeds, t_equilibrate: float, n_out: int, dt: fl
 
 def mc_profiles(cfg: KMCConfig, seeds, n_sweeps: int, n_equilibrate: int = 1000) -> np.ndarray:
     """Chain-averaged layer occupancy of independent Metropolis chains."""
-    return np.array([
-        metropolis_layer_profile(cfg, n_sweeps, seed=s, n_equilibrate=n_equilibrate).mean_occupancy for s in seeds
-    ])
+    return np.array(
+        [metropolis_layer_profile(cfg, n_sweeps, seed=s, n_equilibrate=n_equilibrate).mean_occupancy for s in seeds]
+    )
 
 
 def deviation_in_se(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,12 +73,27 @@ def deviation_in_se(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- the sampler itself
-@pytest.mark.parametrize(("coulomb", "self_image", "disorder"), [
-    (True, True, 0.03), (True, False, 0.0), (False, True, 0.03), (True, True, 0.0),
-])
+@pytest.mark.parametrize(
+    ("coulomb", "self_image", "disorder"),
+    [
+        (True, True, 0.03),
+        (True, False, 0.0),
+        (False, True, 0.03),
+        (True, True, 0.0),
+    ],
+)
 def test_delta_energy_equals_total_energy_difference(coulomb, self_image, disorder):
-    cfg = KMCConfig(nx=4, ny=5, nz=7, n_ions=17, permittivity=10.0, voltage_V=0.2, disorder_eV=disorder,
-                    coulomb=coulomb, self_image=self_image)
+    cfg = KMCConfig(
+        nx=4,
+        ny=5,
+        nz=7,
+        n_ions=17,
+        permittivity=10.0,
+        voltage_V=0.2,
+        disorder_eV=disorder,
+        coulomb=coulomb,
+        self_image=self_image,
+    )
     table = green_table(cfg.nx, cfg.ny, cfg.nz)
     rng = np.random.default_rng(7)
     dis = disorder * rng.standard_normal(cfg.n_sites) if disorder else None
@@ -112,10 +134,16 @@ def test_bad_input_raises():
     cfg = KMCConfig(nx=3, ny=3, nz=4, n_ions=5)
     good = np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0], [0, 2, 3]])
     bad = [
-        {"n_sweeps": 0}, {"n_sweeps": 2.5}, {"n_equilibrate": -1}, {"sample_every": 20},
-        {"positions": good[:4]}, {"positions": good + np.array([0, 0, 1])},
+        {"n_sweeps": 0},
+        {"n_sweeps": 2.5},
+        {"n_equilibrate": -1},
+        {"sample_every": 20},
+        {"positions": good[:4]},
+        {"positions": good + np.array([0, 0, 1])},
         {"positions": np.vstack([good[:4], good[:1]])},
-        {"positions": good.astype(float)}, {"disorder_eV": np.zeros(5)}, {"temperature_K": -1.0},
+        {"positions": good.astype(float)},
+        {"disorder_eV": np.zeros(5)},
+        {"temperature_K": -1.0},
     ]
     for kwargs in bad:
         with pytest.raises(ValueError):

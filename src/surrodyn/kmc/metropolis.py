@@ -107,8 +107,9 @@ def _delta_energy(i, b, xs, ys, zs, e1, tab, nx, ny, nz, k, coulomb):
     ax, ay, az = xs[i], ys[i], zs[i]
     de = e1[b] - e1[(ax * ny + ay) * nz + az]
     if coulomb:
-        de += k * (_pair(tab, nx, ny, nz, xs, ys, zs, i, bx, by, bz)
-                   - _pair(tab, nx, ny, nz, xs, ys, zs, i, ax, ay, az))
+        de += k * (
+            _pair(tab, nx, ny, nz, xs, ys, zs, i, bx, by, bz) - _pair(tab, nx, ny, nz, xs, ys, zs, i, ax, ay, az)
+        )
     return de
 
 
@@ -234,8 +235,16 @@ def metropolis_layer_profile(
     empty = np.setdiff1d(np.arange(c.n_sites, dtype=np.int64), sites)
     table = green_table(c.nx, c.ny, c.nz)
     e1 = single_site_energies(c, table, v, disorder_eV)
-    args = (e1, np.ascontiguousarray(table.flat), c.nx, c.ny, c.nz, c.coulomb_scale_V, 1.0 / thermal_energy_eV(temp),
-            c.coulomb)
+    args = (
+        e1,
+        np.ascontiguousarray(table.flat),
+        c.nx,
+        c.ny,
+        c.nz,
+        c.coulomb_scale_V,
+        1.0 / thermal_energy_eV(temp),
+        c.coulomb,
+    )
     rng = seed_state(ss_chain)
     _sweeps(xs, ys, zs, empty, *args, n_equilibrate, 1, np.zeros((0, c.nz)), rng)
     out = np.zeros((n_sweeps // sample_every, c.nz))
