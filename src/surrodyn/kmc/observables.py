@@ -12,7 +12,7 @@ from ..units import ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M
 from .config import KMCConfig
 from .green import parallel_plate_green
 
-__all__ = ["current_A_m2", "electrode_charge_C_m2", "planar_potential_V"]
+__all__ = ["current_A_m2", "electrode_charge_C_m2", "planar_potential_V", "space_charge_layers"]
 
 
 def planar_potential_V(layer_counts: np.ndarray, config: KMCConfig, voltage_V: np.ndarray | float) -> np.ndarray:
@@ -98,3 +98,92 @@ def current_A_m2(net_z_hops: np.ndarray, times_s: np.ndarray, config: KMCConfig)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(dt > 0, dh / np.where(dt > 0, dt, 1.0), np.nan)
     return ELEMENTARY_CHARGE_C * (config.spacing_m / config.gap_m) * rate / config.area_m2
+
+
+def space_charge_layers(
+    occupancy: np.ndarray,
+    z_m: np.ndarray,
+    filling: float,
+    spacing_m: float,
+    gap_m: float,
+    accumulation_at: str = "z0",
+) -> dict[str, np.ndarray]:
+    """Measure the accumulation and depletion layers of occupancy profiles.
+
+    The profile is split where, walking from the accumulating electrode, the occupancy first
+    drops to the bulk filling or below. Works on the kMC layers and on any continuum grid.
+
+    Parameters
+    ----------
+    occupancy : ndarray, shape (..., z)
+        Ions per site in each layer or cell (a replica mean, a continuum field).
+    z_m : ndarray, shape (z,)
+        Positions of the layers or cell centres (m), evenly spaced.
+    filling : float
+        Bulk filling ``theta0``.
+    spacing_m : float
+        Lattice spacing ``a`` (one site per ``a³``).
+    gap_m : float
+        Electrode separation ``L``.
+    accumulation_at : {"z0", "zL"}
+        The electrode where cations accumulate (``"z0"`` for a positive voltage).
+
+    Returns
+    -------
+    dict of ndarray, each of shape (...)
+        ``accumulation_excess_m2``: ions per m² above the bulk in the accumulation layer;
+        ``depletion_deficit_m2``: ions per m² missing between the split and the far electrode
+        (equal to the excess when the ion number is conserved);
+        ``depletion_width_m``: charge-equivalent width, deficit / c0;
+        ``half_depletion_width_m``: distance from the depleted electrode to the point where
+        the occupancy, walking inwards, first reaches ``theta0 / 2`` (linear interpolation;
+        0 when the first layer is already above it);
+        ``first_layer_enrichment``: occupancy of the layer next to the accumulating electrode
+        over ``theta0``.
+    """
+    if accumulation_at not in ("z0", "zL"):
+        raise ValueError(f"accumulation_at={accumulation_at!r} is not allowed: expected 'z0' or 'zL'.")
+    n = np.asarray(occupancy, dtype=float)
+    z = np.asarray(z_m, dtype=float)
+    if accumulation_at == "zL":
+        n = n[..., ::-1]
+        z = gap_m - z[::-1]
+    if z.size < 2:
+        raise ValueError("space_charge_layers needs at least two layers.")
+    h = float(z[1] - z[0])
+    per_area = h / spacing_m**3
+    lead = n.shape[:-1]
+    flat = n.reshape(-1, n.shape[-1])
+    out = {
+        k: np.empty(flat.shape[0])
+        for k in (
+            "accumulation_excess_m2",
+            "depletion_deficit_m2",
+            "depletion_width_m",
+            "half_depletion_width_m",
+            "first_layer_enrichment",
+        )
+    }
+    c0 = filling / spacing_m**3
+    for r, prof in enumerate(flat):
+        below = np.nonzero(prof <= filling)[0]
+        split = int(below[0]) if below.size else prof.size
+        excess = float(np.sum(prof[:split] - filling)) * per_area
+        deficit = float(np.sum(filling - prof[split:])) * per_area
+        out["accumulation_excess_m2"][r] = excess
+        out["depletion_deficit_m2"][r] = deficit
+        out["depletion_width_m"][r] = deficit / c0
+        # walk in from the depleted electrode (z = L)
+        rev, zr = prof[::-1], gap_m - z[::-1]
+        above = np.nonzero(rev >= 0.5 * filling)[0]
+        if not above.size:
+            width = gap_m
+        elif above[0] == 0:
+            width = 0.0
+        else:
+            k = int(above[0])
+            y0, y1 = rev[k - 1], rev[k]
+            width = float(zr[k - 1] + (0.5 * filling - y0) * (zr[k] - zr[k - 1]) / (y1 - y0))
+        out["half_depletion_width_m"][r] = width
+        out["first_layer_enrichment"][r] = prof[0] / filling
+    return {k: v.reshape(lead) for k, v in out.items()}
