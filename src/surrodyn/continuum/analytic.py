@@ -115,8 +115,11 @@ def double_layer_function(psi: float | np.ndarray, filling: float = 0.0) -> floa
     if f == 0.0:
         out = np.expm1(-p) + p
     else:
-        # ln(1 - f + f e^-p), stable for large |p|
-        out = p + np.logaddexp(math.log1p(-f), math.log(f) - p) / f
+        # ln(1 - f + f e^-p) / f: log1p keeps the small-f limit exact, logaddexp avoids overflow
+        safe = np.minimum(-p, 700.0)
+        small = np.log1p(f * np.expm1(safe)) / f
+        big = np.logaddexp(math.log1p(-f), math.log(f) - p) / f
+        out = p + np.where(-p < 700.0, small, big)
     return float(out) if np.ndim(out) == 0 else out
 
 

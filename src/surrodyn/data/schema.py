@@ -8,6 +8,7 @@ in attrs. Ensemble statistics live in the same Dataset as ``<name>_mean``, ``<na
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +185,10 @@ def add_ensemble_statistics(ds: xr.Dataset, quantiles: Sequence[float] = DEFAULT
         out[f"{name}_mean"] = da.mean("replica").assign_attrs(units=units, long_name=f"replica mean of {name}")
         std = da.std("replica", ddof=1) if nrep > 1 else xr.zeros_like(da.isel(replica=0))
         out[f"{name}_std"] = std.assign_attrs(units=units, long_name=f"replica standard deviation of {name}")
-        qa = da.quantile(q, dim="replica").assign_attrs(units=units, long_name=f"replica quantiles of {name}")
+        with warnings.catch_warnings():
+            # the current is undefined (NaN) in every replica at t = 0; its quantile stays NaN
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            qa = da.quantile(q, dim="replica").assign_attrs(units=units, long_name=f"replica quantiles of {name}")
         out[f"{name}_quantile"] = qa
     out.attrs["n_replicas"] = nrep
     return out
