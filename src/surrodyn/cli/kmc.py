@@ -15,19 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="kmc_command", metavar="ACTION", required=True)
 
     run = sub.add_parser("run", help="run an ensemble and write a NetCDF (or Zarr) dataset")
-    run.add_argument("config", nargs="?", help="YAML config (default: the built-in seed case)")
+    _add_config_arguments(run)
     run.add_argument("--out", default="kmc_seed_case.nc", help="output .nc or .zarr (default: %(default)s)")
     run.add_argument("--replicas", type=int, default=4, help="independent replicas (default: %(default)s)")
     run.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
     run.add_argument("--workers", type=int, default=1, help="worker processes (default: %(default)s)")
-    run.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config parameter (YAML value), e.g. --set voltage_V=1.0; repeatable",
-    )
     run.add_argument("--plot", action="store_true", help="also draw the figure next to the output (.png)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.set_defaults(func=_run)
@@ -41,6 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     tpl = sub.add_parser("template", help="print the built-in seed-case config as YAML")
     tpl.set_defaults(func=_template)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the positional CONFIG and the repeatable ``--set KEY=VALUE`` override."""
+    parser.add_argument("config", nargs="?", help="YAML config (default: the built-in seed case)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config parameter (YAML value), e.g. --set voltage_V=1.0; repeatable",
+    )
 
 
 def _config(args: argparse.Namespace):

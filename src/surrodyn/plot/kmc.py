@@ -80,8 +80,10 @@ def plot_kmc(
     ax.set_ylabel("time (s)")
     label = "c / c0" if variable == "density" else "ions per site"
     fig.colorbar(mesh, ax=ax)
-    nrep = da.sizes.get("replica", 1)
-    ax.set_title(f"{label}, mean of {nrep} replica(s)")
+    if "replica" in da.dims:
+        ax.set_title(f"{label}, mean of {da.sizes['replica']} replica(s)")
+    else:
+        ax.set_title(f"{label}, {'continuum twin' if ds.attrs.get('model') == 'lattice-mpnp' else 'field'}")
 
     ax = axes[1]
     chosen = default_profile_times(t) if times_s is None else np.asarray(times_s, dtype=float)
@@ -102,7 +104,7 @@ def plot_kmc(
     ax.set_xlabel("z (nm)")
     ax.set_ylabel(label)
     ax.legend(fontsize=8)
-    ax.set_title("profiles (band: ±1 s.d. across replicas)")
+    ax.set_title("profiles (band: ±1 s.d. across replicas)" if std is not None else "profiles")
 
     ax = axes[2]
     if "electrode_charge" in ds:
