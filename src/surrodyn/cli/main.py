@@ -14,6 +14,8 @@ __all__ = ["main"]
 # sub-command name -> (module, help)
 _COMMANDS = {
     "kmc": ("surrodyn.cli.kmc", "lattice kinetic Monte Carlo: run ensembles, plot results"),
+    "continuum": ("surrodyn.cli.continuum", "continuum twin (modified PNP): run it, print scales and layers"),
+    "sweep": ("surrodyn.cli.sweep", "parameter sweeps on Dask: run (resumable), status, export"),
 }
 
 
