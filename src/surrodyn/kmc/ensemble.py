@@ -6,7 +6,11 @@ import hashlib
 import json
 import os
 import queue as _queue
+import signal
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -27,9 +31,40 @@ __all__ = ["replica_seeds", "run_ensemble", "run_replica"]
 _PROGRESS: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, parent_pid: int | None = None) -> None:
     global _PROGRESS
     _PROGRESS = progress_queue
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process that started it is gone (killed, even by SIGKILL).
+
+    Worker processes of a pool outlive a parent that dies without shutting the pool down and
+    would keep computing replicas nobody collects. On Linux the kernel is asked to send SIGKILL
+    when the parent dies (``prctl(PR_SET_PDEATHSIG)``: works while a numba kernel holds the GIL);
+    elsewhere a daemon thread polls the parent between kernel calls.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG = 1
+                if os.getppid() != parent_pid:  # the parent died before the request
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # pragma: no cover - no usable libc
+            pass
+
+    def watch() -> None:  # pragma: no cover - non-Linux fallback
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()  # pragma: no cover
 
 
 def _run_in_worker(config: KMCConfig, seed_seq: np.random.SeedSequence) -> list[Frame]:
@@ -180,7 +215,7 @@ def run_ensemble(
             ctx = mp.get_context("spawn")
             q = ctx.Queue() if bar is not None else None
             with ProcessPoolExecutor(
-                max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q,)
+                max_workers=min(workers, len(todo)), mp_context=ctx, initializer=_init_worker, initargs=(q, os.getpid())
             ) as pool:
                 futures = {pool.submit(_run_in_worker, config, seeds[r]): r for r in todo}
                 pending = set(futures)
