@@ -138,10 +138,36 @@ def test_weak_coupling_worked_example():
     """The reference's worked example: 20 x 20 x 50 lattice, N = 500, 16 replicas."""
     cmp = compare(weak_config(20, n_out=91, t_end_hops=900.0), replicas=16, seed=5, steady_from_hops=450.0)
     check(cmp)
-    # precise enough to see a 5 % error in the charge and a 20 % error in the charging time
+    # precise enough to see a 5 % error in the charge
     assert cmp.charge_se < 0.01
-    assert abs(cmp.tau_ratio * 0.8 - 1) > 0.05 + 3 * cmp.tau_se * 0.8
     # the charging time is set by the circuit: 0.67 of the bare thin-layer RC time here (the
     # lattice's one-spacing closest approach, lambda_D/L = 0.08 and the 5 kT nonlinearity shorten
     # it; see docs/continuum.md)
     assert 0.6 < cmp.tau_mf_hops / cmp.tau_rc_hops < 1.0
+
+
+@pytest.mark.slow
+def test_charging_time_within_5_percent():
+    """The charging time to 5 %, resolved: 512 replicas of 10 x 10 x 50 over 300 hop times (5 min).
+
+    The electrode charge of one replica fluctuates by about 13 % of its final value with a
+    correlation time near the Debye time, so one replica knows the charging time only to about
+    35 %; 512 bring the standard error to 1.5 %, and the criterion is then applied as it stands.
+    Each replica's ``int_0^T (Q_inf - Q(t)) / (Q_inf - Q_0) dt`` (with the mean field's ``Q_0`` and
+    ``Q_inf``, whose equality with the kMC is tested above) is linear in its charge curve, so the
+    mean over replicas is the charging time of the ensemble-mean curve and its spread gives the SE.
+    """
+    cfg = weak_config(10, n_out=61, t_end_hops=300.0)
+    replicas = 512
+    kmc = run_ensemble(cfg, replicas=replicas, seed=3, workers=2)
+    mf = solve_mpnp(cfg)
+    q_inf = steady_state(cfg).electrode_charge_C_m2
+    q_mf = mf["electrode_charge"].values
+    t = kmc["time"].values
+    span = q_inf - q_mf[0]
+    tau_rep = np.trapezoid((q_inf - kmc["electrode_charge"].values) / span, t, axis=1)
+    tau_mf = np.trapezoid((q_inf - q_mf) / span, t)
+    ratio = tau_rep.mean() / tau_mf
+    se = tau_rep.std(ddof=1) / np.sqrt(replicas) / tau_mf
+    assert se <= 0.02, se  # resolved well enough for the 5 % criterion to mean something
+    assert abs(ratio - 1) <= 0.05, (ratio, se)
