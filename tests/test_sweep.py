@@ -412,3 +412,16 @@ def test_sweep_with_the_continuum_twin(tmp_path, cluster):
     assert np.all(np.isfinite(ds["continuum_density"]))
     # both models conserve the ions: c/c0 averages to 1 over the layers
     np.testing.assert_allclose(ds["continuum_density"].mean("z"), 1.0, rtol=1e-3)
+
+
+def test_the_example_specs_parse():
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    demo = SweepSpec.from_yaml(examples / "sweep_demo.yaml")
+    assert (demo.size, demo.sampling, demo.replicas, demo.continuum) == (32, "sobol", 4, True)
+    assert len(demo.base.output_times_s) == 50 and (demo.base.nx, demo.base.nz) == (10, 99)
+    paper = SweepSpec.from_yaml(examples / "sweep_paper.yaml")
+    assert (paper.size, paper.replicas, len(paper.base.output_times_s)) == (54, 50, 1000)
+    table = parameter_table(paper)
+    assert sorted(set(table["permittivity"])) == [100, 677, 1400] and len(set(table["voltage_V"])) == 6
