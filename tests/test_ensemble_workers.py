@@ -70,3 +70,36 @@ def test_workers_die_with_a_sigkilled_parent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_kernel_releases_the_gil():
+    """Heartbeats of a Dask worker (and other threads) keep running while a replica computes."""
+    import threading
+
+    from surrodyn.kmc import KMCConfig, Simulation
+
+    cfg = KMCConfig(nx=10, ny=10, nz=50, n_ions=200, output_times_s=[1.0])
+    sim = Simulation(cfg, seed=0)
+    sim.advance_to(1e-9)  # compile outside the measurement
+    ticks = []
+    running = threading.Event()
+    running.set()
+
+    def beat() -> None:
+        while running.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+
+    events_before = sim.events
+    thread = threading.Thread(target=beat)
+    start = time.perf_counter()
+    thread.start()
+    sim.advance_to(sim.time_s + 2e5 / (6 * 200 * cfg.hop_rate_Hz()))  # one kernel call of ~2e5 events, ~1 s
+    end = time.perf_counter()
+    running.clear()
+    thread.join()
+    assert sim.events - events_before > 1e5
+    assert end - start > 0.2
+    during = [t for t in ticks if start < t < end]
+    # with the GIL held the thread could not tick between entry and exit of the kernel
+    assert len(during) > 0.25 * (end - start) / 0.005, (len(during), end - start)

@@ -140,7 +140,7 @@ def _potentials_of(i, pos, phi, tge, nx, ny, nz):
     phi[i, 6] = c6
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def full_recompute(pos, phi, tge, nx, ny, nz):
     """Recompute every ion's kept potentials from scratch: O(7 N²)."""
     for i in range(pos.shape[0]):
@@ -189,7 +189,7 @@ def setup_neighbours(i, pos, occ, site_energy, free, dstat, nx, ny, nz):
             dstat[i, k] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def all_rates(phi, free, dstat, hf, rates, ion_rate, nz, voltage, kt, pref, rule, coulomb):
     """Recompute every hop factor and rate from scratch (new voltage or temperature, or drift)."""
     field = voltage / (nz + 1)
@@ -410,7 +410,7 @@ def _hop(m, k, pos, occ, disp, phi, free, dstat, hf, site_energy, rates, ion_rat
     return _OZ[k + 1]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def advance(t, t_stop, max_events, pos, occ, disp, phi, free, dstat, hf, site_energy, rates, ion_rate, counters, rng,
             tge, nx, ny, nz, voltage, kt, pref, rule, coulomb, use_etab, recompute_interval):
     """Run BKL events at fixed protocol values until ``t_stop`` or ``max_events`` events.
