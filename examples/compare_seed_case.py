@@ -26,7 +26,7 @@ import numpy as np
 from surrodyn.continuum import coupling_parameter, solve_mpnp, steady_state
 from surrodyn.data import read_dataset, write_dataset
 from surrodyn.kmc import KMCConfig, metropolis_layer_profile, run_ensemble, seed_case_config
-from surrodyn.kmc.observables import space_charge_layers
+from surrodyn.kmc.observables import charging_crossing_time_s, space_charge_layers
 from surrodyn.plot import plot_comparison
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,17 +152,8 @@ def compare_metropolis(cfg: KMCConfig, kmc_occ: np.ndarray, cont: dict[str, floa
 
 
 def crossing_time(t: np.ndarray, q: np.ndarray, level: float) -> float:
-    """First time (log-interpolated) at which ``(q - q[0]) / (q_end - q[0])`` reaches ``level``.
-
-    ``q_end`` is the mean of the last decade of records (the stationary value).
-    """
-    q_end = q[t >= t[-1] / 10 * (1 - 1e-9)].mean()
-    frac = (q - q[0]) / (q_end - q[0])
-    k = int(np.argmax(frac >= level))
-    if k == 0:
-        return float(t[0])
-    w = (level - frac[k - 1]) / (frac[k] - frac[k - 1])
-    return float(np.exp(np.log(t[k - 1]) + w * (np.log(t[k]) - np.log(t[k - 1]))))
+    """First time at which the charge has covered ``level`` of its change to the last decade's mean."""
+    return charging_crossing_time_s(t, q, level, final=q[t >= t[-1] / 10 * (1 - 1e-9)].mean())
 
 
 def main(argv: list[str] | None = None) -> int:

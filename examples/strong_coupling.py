@@ -34,7 +34,7 @@ import xarray as xr
 
 from surrodyn.continuum import coupling_parameter, debye_length_m, solve_mpnp, steady_state
 from surrodyn.kmc import KMCConfig, metropolis_layer_profile, run_ensemble
-from surrodyn.kmc.observables import electrode_charge_C_m2, space_charge_layers
+from surrodyn.kmc.observables import charging_crossing_time_s, electrode_charge_C_m2, space_charge_layers
 from surrodyn.units import BOLTZMANN_J_K, ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M, bjerrum_length_m
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,13 +143,8 @@ def screening_fraction(occupancy: np.ndarray, sigma_C_m2: float, config: KMCConf
 
 
 def crossing_time(t: np.ndarray, q: np.ndarray, level: float) -> float:
-    """First time (log-interpolated) at which ``(q - q[0]) / (q[-1] - q[0])`` reaches ``level``."""
-    frac = (q - q[0]) / (q[-1] - q[0])
-    k = int(np.argmax(frac >= level))
-    if k == 0:
-        return float(t[0])
-    w = (level - frac[k - 1]) / (frac[k] - frac[k - 1])
-    return float(np.exp(np.log(t[k - 1]) + w * (np.log(t[k]) - np.log(t[k - 1]))))
+    """First time at which the charge has covered ``level`` of its change to the last record."""
+    return charging_crossing_time_s(t, q, level)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from surrodyn.kmc import KMCConfig, Simulation
+from _profiles import kmc_profiles, mc_profiles
+from surrodyn.kmc import KMCConfig
 from surrodyn.kmc.metropolis import (
     _delta_energy,
     metropolis_layer_profile,
@@ -43,27 +44,6 @@ VARIANTS = {
     "symmetric-noimage": {"rate_rule": "symmetric", "self_image": False},
     "metropolis-image": {"rate_rule": "metropolis", "self_image": True},
 }
-
-
-def kmc_profiles(cfg: KMCConfig, seeds, t_equilibrate: float, n_out: int, dt: float = 1.0) -> np.ndarray:
-    """Time-averaged layer occupancy of each replica (equally spaced times after equilibration)."""
-    out = []
-    for seed in seeds:
-        sim = Simulation(cfg, seed=seed)
-        sim.advance_to(t_equilibrate)
-        acc = np.zeros(cfg.nz)
-        for k in range(1, n_out + 1):
-            sim.advance_to(t_equilibrate + k * dt)
-            acc += sim.layer_counts()
-        out.append(acc / (n_out * cfg.nx * cfg.ny))
-    return np.array(out)
-
-
-def mc_profiles(cfg: KMCConfig, seeds, n_sweeps: int, n_equilibrate: int = 1000) -> np.ndarray:
-    """Chain-averaged layer occupancy of independent Metropolis chains."""
-    return np.array(
-        [metropolis_layer_profile(cfg, n_sweeps, seed=s, n_equilibrate=n_equilibrate).mean_occupancy for s in seeds]
-    )
 
 
 def deviation_in_se(a: np.ndarray, b: np.ndarray) -> np.ndarray:

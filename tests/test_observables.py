@@ -70,3 +70,16 @@ def test_schema_and_statistics(run):
     np.testing.assert_allclose(both["density_mean"].values, ds["density"].isel(replica=0).values)
     assert float(both["density_std"].max()) == 0.0
     assert both["density_quantile"].sizes["quantile"] == 5
+
+
+def test_charging_crossing_time_of_an_exponential():
+    from surrodyn.kmc.observables import charging_crossing_time_s
+
+    t = np.geomspace(1e-9, 1e-3, 400)
+    tau = 2e-6
+    q = 5.0 + 3.0 * (1 - np.exp(-t / tau))
+    assert charging_crossing_time_s(t, q, 0.5, final=8.0) == pytest.approx(tau * np.log(2), rel=1e-3)
+    assert charging_crossing_time_s(t, q, 1 - np.exp(-1)) == pytest.approx(tau, rel=1e-3)
+    assert np.isnan(charging_crossing_time_s(t[:5], q[:5], 0.9, final=8.0))
+    with pytest.raises(ValueError, match="level"):
+        charging_crossing_time_s(t, q, 1.5)

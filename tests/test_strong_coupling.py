@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from _profiles import kmc_profiles, mc_profiles
 from surrodyn.continuum import steady_state
-from surrodyn.kmc import KMCConfig, Simulation, metropolis_layer_profile
+from surrodyn.kmc import KMCConfig
 
 STRONG = {
     "spacing_nm": 0.3,
@@ -34,27 +35,6 @@ LARGE = {"nx": 8, "ny": 8, "nz": 30, "n_ions": 48, "voltage_V": 1.0}
 # below this occupancy (both estimates) a layer holds a handful of ions in the whole sample and a
 # normal standard error means nothing; such layers (the emptied ones at the anode) are skipped
 RARE = 0.02
-
-
-def kmc_profiles(cfg: KMCConfig, seeds, t_equilibrate: float, n_out: int, dt: float = 1.0) -> np.ndarray:
-    """Time-averaged layer occupancy of each replica (equally spaced times after equilibration)."""
-    out = []
-    for seed in seeds:
-        sim = Simulation(cfg, seed=seed)
-        sim.advance_to(t_equilibrate)
-        acc = np.zeros(cfg.nz)
-        for k in range(1, n_out + 1):
-            sim.advance_to(t_equilibrate + k * dt)
-            acc += sim.layer_counts()
-        out.append(acc / (n_out * cfg.nx * cfg.ny))
-    return np.array(out)
-
-
-def mc_profiles(cfg: KMCConfig, seeds, n_sweeps: int, n_equilibrate: int = 1000) -> np.ndarray:
-    """Chain-averaged layer occupancy of independent Metropolis chains."""
-    return np.array(
-        [metropolis_layer_profile(cfg, n_sweeps, seed=s, n_equilibrate=n_equilibrate).mean_occupancy for s in seeds]
-    )
 
 
 def compared_layers(a: np.ndarray, b: np.ndarray, filling: float) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 __all__ = ["add_arguments"]
 
@@ -34,20 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..continuum import solve_mpnp
-    from ..data import check_writable, write_dataset
-    from .kmc import _config
+    from ..data import check_writable
+    from .kmc import _config, _write
 
     cfg = _config(args)
     out = check_writable(args.out)
     ds = solve_mpnp(cfg, refine=args.refine, contact=args.contact)
-    write_dataset(ds, out)
-    print(f"wrote {out}", file=sys.stderr)
-    if args.plot:
-        from ..plot import plot_kmc
-
-        fig_path = out.with_suffix(".png")
-        plot_kmc(ds, path=fig_path)
-        print(f"wrote {fig_path}", file=sys.stderr)
+    _write(ds, out, args.plot)
     return 0
 
 

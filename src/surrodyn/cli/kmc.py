@@ -67,7 +67,7 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..data import check_writable, write_dataset
+    from ..data import check_writable
     from ..kmc import run_ensemble
 
     cfg = _config(args)
@@ -86,16 +86,23 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         checkpoint_dir=parts,
     )
-    write_dataset(ds, out)
+    _write(ds, out, args.plot)
     shutil.rmtree(parts, ignore_errors=True)
+    return 0
+
+
+def _write(ds, out: Path, plot: bool) -> None:
+    """Write a field dataset atomically and, if asked, its figure next to it (``.png``)."""
+    from ..data import write_dataset
+
+    write_dataset(ds, out)
     print(f"wrote {out}", file=sys.stderr)
-    if args.plot:
+    if plot:
         from ..plot import plot_kmc
 
         fig_path = out.with_suffix(".png")
         plot_kmc(ds, path=fig_path)
         print(f"wrote {fig_path}", file=sys.stderr)
-    return 0
 
 
 def _plot(args: argparse.Namespace) -> int:

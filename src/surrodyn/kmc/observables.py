@@ -12,7 +12,13 @@ from ..units import ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M
 from .config import KMCConfig
 from .green import parallel_plate_green
 
-__all__ = ["current_A_m2", "electrode_charge_C_m2", "planar_potential_V", "space_charge_layers"]
+__all__ = [
+    "charging_crossing_time_s",
+    "current_A_m2",
+    "electrode_charge_C_m2",
+    "planar_potential_V",
+    "space_charge_layers",
+]
 
 
 def planar_potential_V(layer_counts: np.ndarray, config: KMCConfig, voltage_V: np.ndarray | float) -> np.ndarray:
@@ -187,3 +193,42 @@ def space_charge_layers(
         out["half_depletion_width_m"][r] = width
         out["first_layer_enrichment"][r] = prof[0] / filling
     return {k: v.reshape(lead) for k, v in out.items()}
+
+
+def charging_crossing_time_s(
+    times_s: np.ndarray, charge: np.ndarray, level: float, final: float | None = None
+) -> float:
+    """First time at which a charging curve has covered ``level`` of its change.
+
+    Parameters
+    ----------
+    times_s : ndarray, shape (time,)
+        Increasing positive record times.
+    charge : ndarray, shape (time,)
+        Electrode charge (or any monotone-ish relaxing observable) at those times.
+    level : float
+        Fraction of the change ``final - charge[0]`` to reach, in (0, 1).
+    final : float, optional
+        The relaxed value (default: the last record).
+
+    Returns
+    -------
+    float
+        The first record interval where ``(q - q0) / (final - q0)`` reaches ``level``,
+        interpolated linearly in log-time; ``times_s[0]`` if it is reached at once, ``nan``
+        if never.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level={level!r} is not allowed: expected a fraction strictly between 0 and 1.")
+    t = np.asarray(times_s, dtype=float)
+    q = np.asarray(charge, dtype=float)
+    end = q[-1] if final is None else float(final)
+    frac = (q - q[0]) / (end - q[0])
+    reached = np.nonzero(frac >= level)[0]
+    if not reached.size:
+        return float("nan")
+    k = int(reached[0])
+    if k == 0:
+        return float(t[0])
+    w = (level - frac[k - 1]) / (frac[k] - frac[k - 1])
+    return float(np.exp(np.log(t[k - 1]) + w * (np.log(t[k]) - np.log(t[k - 1]))))

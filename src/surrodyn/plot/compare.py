@@ -166,7 +166,8 @@ def plot_comparison(
             "on the kMC layers: solve_mpnp(config, refine=1, contact='lattice')."
         )
     kd, cd = _field(kmc_ds, "density"), _field(continuum_ds, "density")
-    assert kd is not None and cd is not None  # checked above
+    if kd is None or cd is None:
+        raise ConfigError("both datasets need a 'density' field (or its replica statistics) to be compared.")
     tk = np.asarray(kmc_ds["time"].values, dtype=float)
     tc = np.asarray(continuum_ds["time"].values, dtype=float)
     if times_s is None:
