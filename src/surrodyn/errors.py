@@ -6,12 +6,18 @@ matching built-in (``ValueError``, ``TypeError``), so ``except ValueError`` keep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
 __all__ = [
     "ConfigError",
     "ConfigTypeError",
     "OutputError",
     "SurrodynError",
     "param_error",
+    "read_yaml_mapping",
+    "unknown_keys_error",
 ]
 
 
@@ -54,3 +60,54 @@ def param_error(name: str, value: object, allowed: str, fix: str | None = None) 
     if fix:
         msg += f" {fix}"
     return ConfigError(msg)
+
+
+def unknown_keys_error(unknown: Iterable[str], allowed: Iterable[str], what: str) -> ConfigError:
+    """Build the error for unknown keys, suggesting the closest allowed key for each.
+
+    Parameters
+    ----------
+    unknown : iterable of str
+        The keys that are not allowed.
+    allowed : iterable of str
+        The keys that are.
+    what : str
+        What holds them, e.g. ``"kMC parameter(s)"`` or ``"key(s) in sampling"``.
+    """
+    import difflib
+
+    known = list(allowed)
+    hints = [
+        f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u)
+        for u in sorted(str(k) for k in unknown)
+    ]
+    return ConfigError(f"unknown {what}: {', '.join(hints)}. Allowed: {', '.join(known)}.")
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> Any:
+    """Read a YAML file, turning unreadable files and bad YAML into a :class:`ConfigError`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What it should hold, for the message (e.g. ``"config file"``).
+
+    Returns
+    -------
+    object
+        The parsed document (an empty mapping for an empty file).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {str(path)!r}: {exc.strerror}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{str(path)!r} is not valid YAML: {exc}") from None
+    return {} if data is None else data

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ConfigTypeError, param_error
+from ..errors import ConfigTypeError, param_error, read_yaml_mapping, unknown_keys_error
 from ..protocols import Schedule, constant, schedule_from_spec
 from ..units import CM3_TO_M3, ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M, thermal_energy_eV
 
@@ -260,32 +260,15 @@ class KMCConfig:
         if not isinstance(data, Mapping):
             raise ConfigTypeError(f"a kMC config must be a mapping of parameters, got {type(data).__name__}.")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = set(data) - known
         if unknown:
-            import difflib
-
-            hints = [
-                f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u)
-                for u in unknown
-            ]
-            raise ConfigError(f"unknown kMC parameter(s): {', '.join(hints)}. Allowed: {', '.join(sorted(known))}.")
+            raise unknown_keys_error(unknown, sorted(known), "kMC parameter(s)")
         return cls(**dict(data))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> KMCConfig:
         """Read a config from a YAML file."""
-        import yaml
-
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}.") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{str(path)!r} is not valid YAML: {exc}") from None
-        return cls.from_dict(data or {})
+        return cls.from_dict(read_yaml_mapping(path, "config file"))
 
     def to_yaml(self) -> str:
         """Return the YAML form of this config."""

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..data.schema import DEFAULT_QUANTILES
-from ..errors import ConfigError, ConfigTypeError, param_error
+from ..errors import ConfigError, ConfigTypeError, param_error, read_yaml_mapping, unknown_keys_error
 from ..kmc.config import KMCConfig, seed_case_config
 
 __all__ = ["FIXED_PER_SWEEP", "PROTOCOL_DESCRIPTORS", "SAMPLING_METHODS", "SWEEPABLE", "Parameter", "SweepSpec"]
@@ -74,13 +74,9 @@ def _check_keys(section: str, data: Any, allowed: Sequence[str]) -> dict[str, An
     """Return ``data`` as a dict, rejecting a non-mapping or unknown keys with suggestions."""
     if not isinstance(data, Mapping):
         raise ConfigTypeError(f"{section} must be a mapping of keys to values, got {type(data).__name__}.")
-    unknown = sorted(str(k) for k in data if k not in allowed)
+    unknown = [str(k) for k in data if k not in allowed]
     if unknown:
-        hints = [
-            f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, allowed, 1)) else repr(u)
-            for u in unknown
-        ]
-        raise ConfigError(f"unknown key(s) in {section}: {', '.join(hints)}. Allowed: {', '.join(allowed)}.")
+        raise unknown_keys_error(unknown, allowed, f"key(s) in {section}")
     return dict(data)
 
 
@@ -487,18 +483,7 @@ class SweepSpec:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepSpec:
         """Read a spec from a YAML file (a relative ``kmc.base`` path is relative to the file)."""
-        import yaml
-
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read sweep spec {str(path)!r}: {exc.strerror}.") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{str(path)!r} is not valid YAML: {exc}") from None
-        return cls.from_dict(data or {}, base_dir=path.parent)
+        return cls.from_dict(read_yaml_mapping(path, "sweep spec"), base_dir=Path(path).parent)
 
 
 def _base_config(
