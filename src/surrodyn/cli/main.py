@@ -16,6 +16,7 @@ _COMMANDS = {
     "kmc": ("surrodyn.cli.kmc", "lattice kinetic Monte Carlo: run ensembles, plot results"),
     "continuum": ("surrodyn.cli.continuum", "continuum twin (modified PNP): run it, print scales and layers"),
     "sweep": ("surrodyn.cli.sweep", "parameter sweeps on Dask: run (resumable), status, export"),
+    "surrogate": ("surrodyn.cli.surrogate", "TFT surrogate: train, predict, evaluate, explain, export, demo"),
 }
 
 

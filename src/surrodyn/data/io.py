@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..errors import OutputError
 
-__all__ = ["check_writable", "read_dataset", "write_dataset"]
+__all__ = ["atomic_write_bytes", "check_writable", "read_dataset", "write_dataset"]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -91,6 +91,24 @@ def write_dataset(ds: xr.Dataset, path: str | Path) -> Path:
     try:
         ds.to_netcdf(tmpname, engine="netcdf4")
         os.chmod(tmpname, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmpname, p)
+    except BaseException:
+        Path(tmpname).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+
+    A crash leaves either the old file or the new one, never a partial file.
+    """
+    p = Path(path)
+    fd, tmpname = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmpname, 0o666 & ~_umask())
         os.replace(tmpname, p)
     except BaseException:
         Path(tmpname).unlink(missing_ok=True)

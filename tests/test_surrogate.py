@@ -1,0 +1,261 @@
+"""TFT surrogate: blocks, causality, non-crossing quantiles, data windows, training, persistence, export, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from surrodyn.cli.main import main
+from surrodyn.errors import ConfigError
+from surrodyn.surrogate import (
+    FieldData,
+    FieldTFT,
+    Surrogate,
+    TFTConfig,
+    TrainConfig,
+    band_coverage,
+    pinball_loss,
+    smape,
+    split_points,
+    train,
+)
+from surrodyn.surrogate.blocks import InterpretableMultiHeadAttention, VariableSelectionNetwork, causal_mask
+from surrodyn.surrogate.export import ExportableTFT, example_inputs, export_program, load_program, to_torchscript
+from surrodyn.sweep import open_sweep, run_sweep
+
+TINY_SWEEP = {
+    "name": "tiny-surrogate",
+    "seed": 5,
+    "sampling": {"method": "sobol", "n_points": 8},
+    "parameters": {
+        "permittivity": {"min": 20, "max": 200, "scale": "log"},
+        "voltage_V": {"min": 0.05, "max": 1.0},
+        "voltage_rise_time_s": {"min": 1e-9, "max": 1e-7, "scale": "log"},
+    },
+    "kmc": {
+        "base": {"nx": 4, "ny": 4, "nz": 11, "concentration_cm3": 2e20, "record_xz": False},
+        "replicas": 2,
+        "output_times_s": {"kind": "log", "start": 1e-9, "stop": 1e-6, "num": 12},
+    },
+    "continuum": True,
+    "store_replicas": True,
+    "protocol_steps": 5,
+}
+
+
+def _net(**kw) -> FieldTFT:
+    torch.manual_seed(0)
+    cfg = {"static_names": ("a", "b"), "known_names": ("t", "v"), "field_names": ("c",), "d_model": 16}
+    cfg.update(kw)
+    return FieldTFT(TFTConfig(**cfg)).eval()
+
+
+def _inputs(b=3, t=10, z=13, n_enc=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(b, 2, generator=g),
+        torch.randn(b, t, 2, generator=g),
+        torch.rand(b, n_enc, z, generator=g),
+        torch.linspace(0.05, 0.95, z),
+        torch.rand(b, t, 1, z, generator=g),
+    )
+
+
+# ----------------------------------------------------------------------------- blocks and model
+def test_variable_selection_weights_are_a_distribution():
+    vsn = VariableSelectionNetwork(4, 8, d_context=8)
+    out, w = vsn(torch.randn(5, 7, 4, 8), torch.randn(5, 1, 8))
+    assert out.shape == (5, 7, 8) and w.shape == (5, 7, 4)
+    assert torch.allclose(w.sum(-1), torch.ones(5, 7), atol=1e-6) and (w >= 0).all()
+
+
+def test_attention_is_causal_and_heads_share_values():
+    attn = InterpretableMultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 9, 16)
+    out, w = attn(x[:, 3:], x, x, causal_mask(3, 9))
+    assert w.shape == (2, 6, 9)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 6), atol=1e-6)
+    blocked = causal_mask(3, 9).expand(2, -1, -1)
+    assert float(w[blocked].abs().max().detach()) == 0.0  # no weight on later steps
+    assert attn.v.out_features == 4  # one value projection of one head's width, shared by all heads
+
+
+def test_forecast_is_causal_in_the_known_future_inputs():
+    """Changing the covariates of a later step must not change any earlier forecast."""
+    net = _net()
+    s, k, past, z, f = _inputs()
+    base = net(s, k, past, z, f)
+    k2, f2 = k.clone(), f.clone()
+    k2[:, 7:] += 3.0
+    f2[:, 7:] += 1.0
+    out = net(s, k2, past, z, f2)
+    n_enc = past.shape[1]
+    early = 7 - n_enc  # decoder index of step 7
+    assert torch.allclose(out.quantiles[:, :, :early], base.quantiles[:, :, :early], atol=1e-6)
+    assert not torch.allclose(out.quantiles[:, :, early:], base.quantiles[:, :, early:], atol=1e-3)
+
+
+def test_quantiles_never_cross_and_parameters_do_not_grow_with_bins():
+    net = _net()
+    for z_bins in (7, 99, 250):
+        for seed in range(3):
+            s, k, past, z, f = _inputs(z=z_bins, seed=seed)
+            out = net(s * 5, k * 5, past * 20, z, f * 20)
+            assert out.quantiles.shape == (3, 7, 8, z_bins)
+            assert (out.quantiles.diff(dim=1) >= 0).all()
+    n = net.n_parameters()
+    assert n == _net().n_parameters() and n < 60_000
+
+
+def test_config_validation_names_the_problem():
+    with pytest.raises(ConfigError, match="quantiles"):
+        TFTConfig(static_names=("a",), quantiles=(0.1, 0.9))
+    with pytest.raises(ConfigError, match="n_heads"):
+        TFTConfig(static_names=("a",), d_model=30, n_heads=4)
+    with pytest.raises(ConfigError, match="each name once"):
+        TFTConfig(static_names=("a",), known_names=("a",))
+
+
+def test_pinball_loss_is_minimised_by_the_sample_quantile():
+    rng = np.random.default_rng(0)
+    y = torch.from_numpy(rng.gamma(2.0, size=4000)).float()
+    for q in (0.1, 0.5, 0.9):
+        true = float(np.quantile(y.numpy(), q))
+        grid = np.linspace(true - 1.0, true + 1.0, 201)
+        losses = [float(pinball_loss(torch.full((4000, 1), g), y, (q,))) for g in grid]
+        assert abs(grid[int(np.argmin(losses))] - true) <= 0.011
+
+
+def test_band_coverage_of_dequantised_counts():
+    unit = 0.5
+    values = np.array([0.0, 0.5, 1.0, 1.5])
+    cov = band_coverage(np.full(4, 0.25), np.full(4, 1.0), values, unit)
+    np.testing.assert_allclose(cov, [0.0, 1.0, 0.5, 0.0])
+    assert smape(np.array([1.0, 0.0]), np.array([1.0, 0.0])) == 0.0
+    assert smape(np.array([2.0]), np.array([1.0])) == pytest.approx(200.0 / 3.0)
+
+
+def test_split_is_by_point_and_reproducible():
+    a = split_points(32, seed=3)
+    b = split_points(32, seed=3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    allp = np.concatenate(a)
+    assert sorted(allp.tolist()) == list(range(32)) and len(a[2]) == 8
+    with pytest.raises(ConfigError):
+        split_points(2)
+
+
+# ----------------------------------------------------------------------------- data, training, use
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    store = tmp_path_factory.mktemp("surrogate") / "sweep"
+    run_sweep(TINY_SWEEP, store, workers=1, progress=False)
+    return store
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_sweep, tmp_path_factory):
+    out = tmp_path_factory.mktemp("model") / "m"
+    cfg = TrainConfig(
+        sweep=str(tiny_sweep), out=str(out), continuum=True, max_epochs=12, patience=50, progress=False,
+        model={"d_model": 16, "n_basis": 8}, threads=1, test_fraction=0.25, val_fraction=0.15, context_frames=3,
+    )  # fmt: skip
+    return train(cfg), cfg
+
+
+def test_field_data_from_sweep(tiny_sweep):
+    ds = open_sweep(tiny_sweep)
+    data = FieldData.from_sweep(ds, continuum=True)
+    assert data.static_names == ("log10_permittivity", "voltage_V", "log10_voltage_rise_time_s")
+    assert data.known_names == ("log10_time", "voltage")  # the ramps make V(t) a known-future input
+    assert data.target.shape == (8, 2, 13, 11) and data.fields.shape == (8, 13, 1, 11)
+    assert data.time_s[0] == 0.0 and np.all(data.target[:, :, 0] == 1.0)
+    # ion number is conserved exactly in the kMC: every normalised profile averages to one
+    np.testing.assert_allclose(data.target.mean(-1), 1.0, atol=1e-5)
+    # the voltage covariate is the ramp (5 fine steps): at most a fifth of V at t = 0, V at the end
+    iv = data.known_names.index("voltage")
+    assert np.all(data.known[:, 0, iv] <= data.values["voltage_V"] / 5 + 1e-12)
+    assert np.all(np.diff(data.known[:, :, iv], axis=1) >= 0)
+    np.testing.assert_allclose(data.known[:, -1, iv], data.values["voltage_V"])
+    with pytest.raises(ConfigError, match="store_replicas"):
+        FieldData.from_sweep(ds.drop_vars("occupancy"))
+
+
+def test_training_persistence_and_reproducibility(trained, tmp_path):
+    model, cfg = trained
+    info = model.info
+    assert info["epochs"] >= 1 and info["metrics"]["crossings"] == 0
+    assert set(info["split"]["test"]).isdisjoint(info["split"]["train"])
+    for name in ("weights.pt", "config.yaml", "normalisation.yaml", "metrics.yaml", "fingerprint.txt"):
+        assert Path(cfg.out, name).is_file()
+    assert Path(cfg.out, "logs", "metrics.csv").is_file() and Path(cfg.out, "checkpoints", "best.ckpt").is_file()
+    loaded = Surrogate.load(cfg.out)
+    params = {"permittivity": [30.0, 150.0], "voltage_V": [0.2, 0.9], "voltage_rise_time_s": [2e-9, 5e-8]}
+    fields = np.ones((2, 12, 1, 11), dtype=np.float32)
+    a = model.predict(params, fields=fields)
+    b = loaded.predict(params, fields=fields)
+    xr.testing.assert_allclose(a, b)
+    assert (a["density_quantile"].diff("quantile") >= 0).all()
+    # same seed, same data: bit-identical weights
+    cfg2 = type(cfg)(**{**cfg.__dict__, "out": str(tmp_path / "again")})
+    again = train(cfg2)
+    for (k1, v1), (k2, v2) in zip(model.network.state_dict().items(), again.network.state_dict().items(), strict=True):
+        assert k1 == k2 and torch.equal(v1, v2)
+    assert again.info["fingerprint"] == info["fingerprint"]
+
+
+def test_prediction_modes_and_rollout(trained):
+    model, _ = trained
+    params = {"permittivity": 50.0, "voltage_V": 0.5, "voltage_rise_time_s": 1e-8}
+    fields = np.ones((1, 12, 1, 11), dtype=np.float32)
+    obs = np.ones((1, 3, 11), dtype=np.float32)
+    cont = model.predict(params, fields=fields, observed=obs)
+    assert cont.sizes == {"point": 1, "quantile": 7, "time": 12, "z": 11}
+    np.testing.assert_array_equal(cont["density_mean"].values[0, :3], obs[0])  # observed frames kept
+    long_t = np.geomspace(1e-9, 1e-4, 40)  # 100x past the trained horizon: rolled out in windows
+    roll = model.predict(params, times_s=long_t, fields=np.ones((1, 40, 1, 11), dtype=np.float32))
+    assert roll.sizes["time"] == 40 and np.isfinite(roll["density_quantile"]).all()
+    assert (roll["density_quantile"].diff("quantile") >= 0).all()
+    with pytest.raises(ConfigError, match="missing"):
+        model.predict({"permittivity": 50.0}, fields=fields)
+    with pytest.raises(ConfigError, match="fields"):
+        model.predict(params)
+    ex = model.explain(params, fields=fields)
+    np.testing.assert_allclose(ex["static_importance"].sum("static"), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(ex["attention"].sum("position"), 1.0, rtol=1e-5)
+
+
+def test_export_round_trip(trained, tmp_path):
+    model, _ = trained
+    args = example_inputs(model, batch=3)
+    ref = ExportableTFT(model)(*args)
+    export_program(model, tmp_path / "n.pt2")
+    prog = load_program(tmp_path / "n.pt2")
+    for batch in (3, 1, 5):
+        a = example_inputs(model, batch=batch)
+        for x, y in zip(ExportableTFT(model)(*a), prog.module()(*a), strict=True):
+            torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+    to_torchscript(model, tmp_path / "n.ts")
+    for x, y in zip(ref, torch.jit.load(str(tmp_path / "n.ts"))(*args), strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+
+
+def test_cli_predict_evaluate_explain(trained, tiny_sweep, tmp_path, capsys):
+    _, cfg = trained
+    out = tmp_path / "pred.nc"
+    argv = ["surrogate", "predict", cfg.out, "--permittivity", "40,120", "--voltage", "0.3,0.8",
+            "--rise-time", "1e-8", "--out", str(out), "--plot", str(tmp_path / "p.png")]  # fmt: skip
+    assert main(argv) == 0
+    ds = xr.open_dataset(out)
+    assert ds.sizes["point"] == 2 and (tmp_path / "p.png").stat().st_size > 10_000
+    assert main(["surrogate", "evaluate", cfg.out, str(tiny_sweep)]) == 0
+    assert "overall: MAE(median)" in capsys.readouterr().out
+    assert main(["surrogate", "explain", cfg.out, "--out", str(tmp_path / "ex"), "--points", "4"]) == 0
+    assert (tmp_path / "ex" / "explanation.png").is_file()
+    assert main(["surrogate", "predict", cfg.out, "--permittivity", "40", "--out", str(out)]) == 2
+    assert "voltage" in capsys.readouterr().err
+    assert main(["surrogate", "predict", str(tmp_path), "--voltage", "1", "--out", str(out)]) == 2
