@@ -259,3 +259,31 @@ def test_cli_predict_evaluate_explain(trained, tiny_sweep, tmp_path, capsys):
     assert main(["surrogate", "predict", cfg.out, "--permittivity", "40", "--out", str(out)]) == 2
     assert "voltage" in capsys.readouterr().err
     assert main(["surrogate", "predict", str(tmp_path), "--voltage", "1", "--out", str(out)]) == 2
+
+
+def test_mean_field_conserves_the_ion_number_by_construction():
+    s, k, past, z, f = _inputs(z=31)
+    on = _net(conserve=True)(s * 3, k * 3, past * 10, z, f)
+    np.testing.assert_allclose(torch.sinh(on.mean).mean(-1).detach().numpy(), 1.0, rtol=1e-5)
+    off = _net(conserve=False)(s * 3, k * 3, past * 10, z, f)
+    assert float((torch.sinh(off.mean).mean(-1) - 1).abs().max()) > 1e-3  # only learned when off
+
+
+def test_example_training_config_parses():
+    root = Path(__file__).resolve().parents[1]
+    cfg = TrainConfig.from_yaml(root / "examples" / "surrogate_demo.yaml")
+    assert cfg.continuum and Path(cfg.sweep).name == "demo_store" and Path(cfg.sweep).parent.resolve() == root
+    with pytest.raises(ConfigError, match="epochs"):
+        TrainConfig(sweep="x", max_epochs=0)
+    with pytest.raises(ConfigError, match="unknown"):
+        TrainConfig(sweep="x", model={"width": 3})
+
+
+def test_demo_story_runs_at_smoke_size(tmp_path, capsys):
+    from surrodyn.demo import run_demo
+
+    spec = {**TINY_SWEEP, "sampling": {"method": "sobol", "n_points": 8}}
+    result = run_demo(tmp_path / "demo", workers=1, budget_s=5.0, sweep=spec, progress=False)
+    assert (tmp_path / "demo" / "prediction.png").is_file() and (tmp_path / "demo" / "model" / "weights.pt").is_file()
+    assert result["metrics"]["crossings"] == 0
+    assert "held-out points" in capsys.readouterr().out

@@ -35,7 +35,13 @@ DEMO_SWEEP: dict[str, Any] = {
 }
 
 
-def run_demo(out: str | Path = "surrogate_demo", workers: int = 2, budget_s: float = 120.0) -> dict[str, Any]:
+def run_demo(
+    out: str | Path = "surrogate_demo",
+    workers: int = 2,
+    budget_s: float = 120.0,
+    sweep: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Run the whole story and write everything under ``out``.
 
     Parameters
@@ -47,6 +53,10 @@ def run_demo(out: str | Path = "surrogate_demo", workers: int = 2, budget_s: flo
         Sweep worker processes.
     budget_s : float
         Training wall-clock budget.
+    sweep : dict, optional
+        Sweep spec replacing :data:`DEMO_SWEEP` (it must store replicas and the continuum).
+    progress : bool
+        Progress bars of the sweep and the training.
 
     Returns
     -------
@@ -59,14 +69,18 @@ def run_demo(out: str | Path = "surrogate_demo", workers: int = 2, budget_s: flo
     from .surrogate.train import _open
     from .sweep import run_sweep
 
+    spec = DEMO_SWEEP if sweep is None else sweep
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    print(f"[1/4] kMC sweep ({DEMO_SWEEP['sampling']['n_points']} points, 2 replicas, continuum twin) -> {out/'sweep'}")
-    run_sweep(DEMO_SWEEP, out / "sweep", workers=workers)
+    n, r = spec["sampling"]["n_points"], spec["kmc"]["replicas"]
+    print(f"[1/4] kMC sweep ({n} points, {r} replicas, continuum twin) -> {out / 'sweep'}")
+    run_sweep(spec, out / "sweep", workers=workers, progress=progress)
     t_sweep = time.perf_counter() - t0
-    print(f"[2/4] training the TFT surrogate (budget {budget_s:.0f} s) -> {out/'model'}")
-    cfg = TrainConfig(sweep=str(out / "sweep"), out=str(out / "model"), continuum=True, budget_s=budget_s)
+    print(f"[2/4] training the TFT surrogate (budget {budget_s:.0f} s) -> {out / 'model'}")
+    cfg = TrainConfig(
+        sweep=str(out / "sweep"), out=str(out / "model"), continuum=True, budget_s=budget_s, progress=progress
+    )
     model = train(cfg)
     test_ids = model.info["split"]["test"]
     data = FieldData.from_sweep(_open(str(out / "sweep")), continuum=True)
@@ -87,6 +101,6 @@ def run_demo(out: str | Path = "surrogate_demo", workers: int = 2, budget_s: flo
         f"prediction {t_pred * 1e3:.0f} ms incl. the continuum twin)\n"
         f"held-out points {test_ids}: MAE(median) {m['mae_median']:.3f} (bulk = 1), "
         f"10-90 % coverage {m['coverage_10_90']:.2f}, crossings {m['crossings']}\n"
-        f"wrote {out/'prediction.nc'} and {png}"
+        f"wrote {out / 'prediction.nc'} and {png}"
     )
     return {"metrics": m, "sweep_s": t_sweep, "predict_s": t_pred, "max_density": float(np.max(pred["density_mean"]))}

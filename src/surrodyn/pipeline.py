@@ -18,7 +18,13 @@ from .surrogate.artefact import Surrogate
 __all__ = ["continuum_fields", "predict"]
 
 
-def continuum_fields(model: Surrogate, params: Mapping[str, Any], times_s: Sequence[float] | None = None) -> np.ndarray:
+def continuum_fields(
+    model: Surrogate,
+    params: Mapping[str, Any],
+    times_s: Sequence[float] | None = None,
+    voltage: Any = None,
+    temperature: Any = None,
+) -> np.ndarray:
     """The continuum twin's normalised density at the record times, shaped for the surrogate.
 
     Parameters
@@ -29,6 +35,8 @@ def continuum_fields(model: Surrogate, params: Mapping[str, Any], times_s: Seque
         Parameter values (arrays for many points).
     times_s : sequence of float, optional
         Record times (default the model's grid).
+    voltage, temperature : optional
+        Schedules replacing the sweep's (see :meth:`Surrogate.configs`).
 
     Returns
     -------
@@ -39,7 +47,7 @@ def continuum_fields(model: Surrogate, params: Mapping[str, Any], times_s: Seque
 
     t = model.time_s[1:] if times_s is None else np.asarray(times_s, dtype=float)
     out = []
-    for cfg in model.configs(params):
+    for cfg in model.configs(params, voltage, temperature):
         ds = solve_mpnp(cfg.replace(output_times_s=tuple(float(x) for x in t)))
         out.append(ds["occupancy"].transpose("time", "z").values / cfg.filling)
     return np.stack(out)[:, :, None, :].astype(np.float32)
@@ -51,6 +59,8 @@ def predict(
     *,
     times_s: Sequence[float] | None = None,
     observed: np.ndarray | None = None,
+    voltage: Any = None,
+    temperature: Any = None,
 ) -> xr.Dataset:
     """Predict with a surrogate, computing the continuum covariate when the model uses it.
 
@@ -61,5 +71,7 @@ def predict(
     xarray.Dataset
         As :meth:`Surrogate.predict`.
     """
-    fields = continuum_fields(model, params, times_s) if model.config.field_names else None
-    return model.predict(params, times_s=times_s, observed=observed, fields=fields)
+    fields = continuum_fields(model, params, times_s, voltage, temperature) if model.config.field_names else None
+    return model.predict(
+        params, times_s=times_s, observed=observed, fields=fields, voltage=voltage, temperature=temperature
+    )

@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     pr.add_argument("--disorder", help="site-energy disorder in eV (comma list)")
     pr.add_argument("--rise-time", help="voltage rise time in s (comma list)")
     pr.add_argument("--param", action="append", default=[], metavar="NAME=V[,V...]", help="any swept parameter")
+    pr.add_argument("--voltage-schedule", help="YAML file with a voltage schedule (as in a kMC config)")
+    pr.add_argument("--temperature-schedule", help="YAML file with a temperature schedule (as in a kMC config)")
     pr.add_argument("--times", help="record times 'log:START:STOP:NUM' or a comma list (s); default the training grid")
     pr.add_argument("--out", required=True, help="output .nc")
     pr.add_argument("--plot", help="also write a figure of the first point (.png)")
@@ -150,7 +152,14 @@ def _predict(args: argparse.Namespace) -> int:
     model = Surrogate.load(args.model)
     params = _params(args, model)
     check_writable(args.out)
-    ds = predict(model, params, times_s=_times(args.times))
+    schedules = {}
+    for key, arg in (("voltage", args.voltage_schedule), ("temperature", args.temperature_schedule)):
+        if arg:
+            from ..errors import read_yaml_mapping
+            from ..protocols import schedule_from_spec
+
+            schedules[key] = schedule_from_spec(read_yaml_mapping(arg, f"{key} schedule"), f"{key} schedule")
+    ds = predict(model, params, times_s=_times(args.times), **schedules)
     write_dataset(ds, args.out)
     print(f"wrote {args.out}: {ds.sizes['point']} point(s), {ds.sizes['time']} records, {ds.sizes['z']} bins")
     if args.plot:

@@ -86,7 +86,8 @@ def plot_prediction(
             reps = kmc_replicas[:, i]
             ax.fill_between(z_nm, reps.min(0), reps.max(0), color="0.75", step="mid", label="kMC replicas (range)")
             ax.plot(z_nm, reps.mean(0), "k-", lw=1, label="kMC mean")
-        ax.fill_between(z_nm, lo[i], hi[i], color="C1", alpha=0.4, label="surrogate 10-90 %")
+        # the band is of the dequantised counts (± half an ion); below zero it only means "no ion"
+        ax.fill_between(z_nm, np.clip(lo[i], 0, None), hi[i], color="C1", alpha=0.4, label="surrogate 10-90 %")
         ax.plot(z_nm, med[i], "C1-", lw=1.2, label="surrogate median")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("z (nm)")

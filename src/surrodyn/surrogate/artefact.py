@@ -117,11 +117,22 @@ class Surrogate:
         n = max(sizes)
         return {p: np.broadcast_to(a, (n,)).copy() for p, a in arrays.items()}
 
-    def configs(self, params: Mapping[str, Any]) -> list[Any]:
-        """kMC configurations of parameter sets (the training sweep's base with these values)."""
+    def configs(self, params: Mapping[str, Any], voltage: Any = None, temperature: Any = None) -> list[Any]:
+        """kMC configurations of parameter sets (the training sweep's base with these values).
+
+        Parameters
+        ----------
+        params : mapping
+            Parameter values (arrays for many points).
+        voltage, temperature : Schedule, number or schedule mapping, optional
+            Replace the schedules the sweep's descriptors would give (e.g. a schedule the model
+            never saw in training); YAML form as in the kMC config.
+        """
         arrays = self._params(params)
         n = next(iter(arrays.values())).size
-        return [point_config(self.spec, {p: arrays[p][i] for p in self.parameters}) for i in range(n)]
+        out = [point_config(self.spec, {p: arrays[p][i] for p in self.parameters}) for i in range(n)]
+        changes = {k: v for k, v in (("voltage_V", voltage), ("temperature_K", temperature)) if v is not None}
+        return [c.replace(**changes) for c in out] if changes else out
 
     def _static(self, params: Mapping[str, Any]) -> np.ndarray:
         arrays = self._params(params)
@@ -144,6 +155,8 @@ class Surrogate:
         times_s: Sequence[float] | None = None,
         observed: np.ndarray | None = None,
         fields: np.ndarray | None = None,
+        voltage: Any = None,
+        temperature: Any = None,
     ) -> tuple[np.ndarray, np.ndarray, list[TFTOutput]]:
         """Predict quantile and mean fields as arrays, rolling out past the trained horizon.
 
@@ -160,6 +173,8 @@ class Surrogate:
         fields : numpy.ndarray, optional
             (P, T, C, Z) known-future field covariates (normalised densities) at the record times,
             required when the model was trained with them (see :mod:`surrodyn.pipeline`).
+        voltage, temperature : optional
+            Schedules replacing those of the sweep's descriptors (see :meth:`configs`).
 
         Returns
         -------
@@ -174,7 +189,7 @@ class Surrogate:
         t_all = self._times(times_s)
         static = torch.from_numpy(self._static(params))
         n_p = static.shape[0]
-        configs = self.configs(params)
+        configs = self.configs(params, voltage, temperature)
         known = self.known_norm(covariates_for_configs(configs, t_all, self.config.known_names, self.t_ref_s))
         n_z = self.z.size
         field_t = None
@@ -231,6 +246,8 @@ class Surrogate:
         times_s: Sequence[float] | None = None,
         observed: np.ndarray | None = None,
         fields: np.ndarray | None = None,
+        voltage: Any = None,
+        temperature: Any = None,
     ) -> xr.Dataset:
         """Predict the density evolution of parameter sets as a Dataset.
 
@@ -243,10 +260,12 @@ class Surrogate:
             (normalised by the bulk concentration), the parameters as ``point`` coordinates, the
             applied ``voltage`` and ``temperature`` per record.
         """
-        quant, mean, _ = self.forward_arrays(params, times_s=times_s, observed=observed, fields=fields)
+        quant, mean, _ = self.forward_arrays(
+            params, times_s=times_s, observed=observed, fields=fields, voltage=voltage, temperature=temperature
+        )
         t = self._times(times_s)[1:]
         arrays = self._params(params)
-        configs = self.configs(arrays)
+        configs = self.configs(arrays, voltage, temperature)
         gap = float(self.spec.base.gap_m)
         coords = {
             "point": np.arange(quant.shape[0]),

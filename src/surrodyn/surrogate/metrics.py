@@ -13,6 +13,10 @@ All figures are on the bulk-normalised density scale (1 = bulk concentration).
 - ``conservation``: max over records of |mean_z(predicted mean) − 1| (the ion number is
   conserved exactly in the kMC, so the normalised profile averages to one).
 - ``steady_mae``: MAE of the predicted mean at the last record against the kMC mean there.
+- ``noise_floor``: the MAE a perfect predictor would score against an ensemble mean of R
+  replicas, estimated as half the MAE between the means of two halves of the replicas
+  (E|ȳ_R − μ| = E|ȳ_{R/2} − ȳ'_{R/2}| / 2 for independent replicas with Gaussian-like noise).
+- ``continuum_mae``: MAE of the continuum twin itself (the low-fidelity baseline), when present.
 """
 
 from __future__ import annotations
@@ -80,13 +84,17 @@ class Evaluation:
             "conservation_max": float(t["conservation"].max()),
             "steady_mae": float(t["steady_mae"].mean()),
             "continuation_mae": float(t["continuation_mae"].mean()),
+            "noise_floor": float(t["noise_floor"].mean()),
+            "continuum_mae": float(t["continuum_mae"].mean()),
+            "median_conservation_max": float(t["median_conservation"].max()),
         }
 
     def format(self) -> str:
         """A text table, one row per held-out point, then the overall line."""
         t = self.table
         params = [c for c in t.coords if c not in ("point",) and t[c].dims == ("point",)]
-        cols = ["mae_median", "mae_mean", "smape", "coverage_10_90", "coverage_raw", "conservation", "steady_mae"]
+        cols = ["mae_median", "mae_mean", "noise_floor", "continuum_mae", "smape", "coverage_10_90", "coverage_raw",
+                "conservation", "steady_mae"]  # fmt: skip
         head = " ".join(f"{p[:12]:>12}" for p in params) + " " + " ".join(f"{c[:14]:>14}" for c in cols)
         lines = [f"{'point':>6} " + head]
         for i in range(t.sizes["point"]):
@@ -97,7 +105,8 @@ class Evaluation:
         lines.append(
             f"overall: MAE(median) {s['mae_median']:.4f}, MAE(mean) {s['mae_mean']:.4f}, sMAPE {s['smape']:.2f} %, "
             f"10-90 coverage {s['coverage_10_90']:.3f} (raw {s['coverage_raw']:.3f}), crossings {s['crossings']}, "
-            f"worst conservation {s['conservation_max']:.4f}, continuation MAE {s['continuation_mae']:.4f}"
+            f"worst conservation {s['conservation_max']:.2e}, continuation MAE {s['continuation_mae']:.4f}, "
+            f"noise floor {s['noise_floor']:.4f}, continuum twin MAE {s['continuum_mae']:.4f}"
         )
         return "\n".join(lines)
 
@@ -135,7 +144,7 @@ def evaluate(model: Surrogate, data: FieldData, context_frames: int | None = Non
     unit = data.count_unit[:, None, None, None]
     rows: dict[str, list[float]] = {k_: [] for k_ in (
         "mae_median", "mae_mean", "smape", "coverage_10_90", "coverage_raw", "crossings", "conservation",
-        "steady_mae", "continuation_mae")}  # fmt: skip
+        "steady_mae", "continuation_mae", "noise_floor", "continuum_mae", "median_conservation")}  # fmt: skip
     for p in range(data.n_points):
         rows["mae_median"].append(float(np.mean(np.abs(med[p] - ref[p]))))
         rows["mae_mean"].append(float(np.mean(np.abs(mean[p] - ref[p]))))
@@ -149,6 +158,12 @@ def evaluate(model: Surrogate, data: FieldData, context_frames: int | None = Non
             rows["coverage_raw"].append(float("nan"))
         rows["crossings"].append(float(np.sum(np.diff(quant[p], axis=0) < 0)))
         rows["conservation"].append(float(np.max(np.abs(mean[p].mean(-1) - 1.0))))
+        rows["median_conservation"].append(float(np.max(np.abs(med[p].mean(-1) - 1.0))))
+        half = reps.shape[1] // 2
+        floor = np.mean(np.abs(reps[p, :half].mean(0) - reps[p, half : 2 * half].mean(0))) / 2 if half else np.nan
+        rows["noise_floor"].append(float(floor))
+        cont = np.nan if data.fields is None else float(np.mean(np.abs(data.fields[p, 1:, 0] - ref[p])))
+        rows["continuum_mae"].append(cont)
         rows["steady_mae"].append(float(np.mean(np.abs(mean[p, -1] - ref[p, -1]))))
         rows["continuation_mae"].append(float(np.mean(np.abs(mean_c[p, k:] - ref[p, k:]))))
     coords: dict[str, Any] = {"point": data.point}

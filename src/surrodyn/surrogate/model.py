@@ -61,6 +61,10 @@ class TFTConfig:
         Fourier frequencies of the ``z`` coordinate.
     n_basis : int
         Rank of the output field expansion.
+    conserve : bool
+        Make the mean field conserve the ion number by construction: the mean head gives a
+        log-density ℓ(t, z) and n/c0 = Z·softmax_z(ℓ), so its average over z is exactly one (the
+        kMC conserves N exactly). Off, conservation is only learned.
     """
 
     static_names: tuple[str, ...]
@@ -72,6 +76,7 @@ class TFTConfig:
     dropout: float = 0.1
     n_frequencies: int = 8
     n_basis: int = 32
+    conserve: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -112,7 +117,8 @@ class TFTOutput(NamedTuple):
     quantiles : torch.Tensor
         (B, Q, T_dec, Z), ordered along Q.
     mean : torch.Tensor
-        (B, T_dec, Z), the predicted ensemble mean (its own head, trained with squared error).
+        (B, T_dec, Z), the predicted ensemble mean (its own head, trained with squared error;
+        conserving the ion number exactly when ``TFTConfig.conserve``).
     static_weights : torch.Tensor
         (B, S) static variable selection weights.
     encoder_weights : torch.Tensor
@@ -244,6 +250,8 @@ class FieldTFT(nn.Module):
         h = self.attention_gate(attn_out, query)
         h = self.output_gate(self.feed_forward(h), temporal[:, n_enc:])
         quant, mean = self.head(h, coord, None if fields is None else fields[:, n_enc:])
+        if self.config.conserve:  # n/c0 = Z softmax_z(l): mean over z exactly 1; back to asinh space
+            mean = torch.asinh(mean.shape[-1] * torch.softmax(mean, dim=-1))
         return TFTOutput(quant, mean, static_w, enc_w, dec_w, attn)
 
     def n_parameters(self) -> int:

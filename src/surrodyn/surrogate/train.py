@@ -207,7 +207,7 @@ def _make_module_class() -> type:
             self._val_gen.manual_seed(12345)  # the same jitter every epoch: a stable criterion
 
         def configure_optimizers(self) -> Any:
-            opt = torch.optim.Adam(self.network.parameters(), lr=self.lr)
+            opt = torch.optim.Adam(self.network.parameters(), lr=self.lr, foreach=True)
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=15)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
@@ -272,7 +272,7 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
         ``info["metrics"]`` holding the held-out evaluation (:func:`surrodyn.surrogate.metrics.evaluate`).
     """
     lightning = _lightning()
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
     from .metrics import evaluate
@@ -302,10 +302,20 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", save_top_k=1, filename="best")
+
+    class _Bar(TQDMProgressBar):  # one bar for the epochs; no per-epoch validation bar
+        def init_validation_tqdm(self) -> Any:
+            bar = super().init_validation_tqdm()
+            bar.disable = True
+            return bar
+
+    callbacks: list[Any] = [EarlyStopping("val_loss", patience=config.patience), ckpt]
+    if config.progress:
+        callbacks.append(_Bar())
     trainer = lightning.Trainer(
         max_epochs=config.max_epochs,
         max_time=None if config.budget_s is None else {"seconds": config.budget_s},
-        callbacks=[EarlyStopping("val_loss", patience=config.patience), ckpt],
+        callbacks=callbacks,
         logger=CSVLogger(out, name="logs", version=""),
         accelerator="cpu",
         devices=1,
