@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--kmc", action="store_true", help="also time the kMC ensemble of one held-out point")
     ap.add_argument("--out", default="surrogate_accuracy.json")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     results = {"sweep": args.sweep, "budget_s": args.budget, "runs": []}
     for variant in args.variants:
         base = TrainConfig(sweep=args.sweep, continuum=variant == "continuum", budget_s=args.budget,

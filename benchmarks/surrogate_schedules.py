@@ -36,7 +36,7 @@ def main() -> None:
     ap.add_argument("--workdir", default="surrogate_runs")
     ap.add_argument("--out", default="surrogate_schedules.json")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     cfg = TrainConfig(
         sweep=args.sweep, out=f"{args.workdir}/schedules_s{args.seed}", parameters=("permittivity",
         "concentration_cm3", "voltage_V"), known=("log10_time", "voltage"), budget_s=args.budget,

@@ -76,7 +76,7 @@ def test_variable_selection_weights_are_a_distribution():
 def test_attention_is_causal_and_heads_share_values():
     attn = InterpretableMultiHeadAttention(16, 4).eval()
     x = torch.randn(2, 9, 16)
-    out, w = attn(x[:, 3:], x, x, causal_mask(3, 9))
+    _out, w = attn(x[:, 3:], x, x, causal_mask(3, 9))
     assert w.shape == (2, 6, 9)
     assert torch.allclose(w.sum(-1), torch.ones(2, 6), atol=1e-6)
     blocked = causal_mask(3, 9).expand(2, -1, -1)

@@ -97,7 +97,8 @@ def run_demo(
     png = plot_prediction(pred, out / "prediction.png", kmc_replicas=data.target[i, :, 1:])
     m = model.info["metrics"]
     print(
-        f"done in {time.perf_counter() - t0:.0f} s (sweep {t_sweep:.0f} s, training {model.info['train_seconds']:.0f} s, "
+        f"done in {time.perf_counter() - t0:.0f} s (sweep {t_sweep:.0f} s, "
+        f"training {model.info['train_seconds']:.0f} s, "
         f"prediction {t_pred * 1e3:.0f} ms incl. the continuum twin)\n"
         f"held-out points {test_ids}: MAE(median) {m['mae_median']:.3f} (bulk = 1), "
         f"10-90 % coverage {m['coverage_10_90']:.2f}, crossings {m['crossings']}\n"

@@ -25,7 +25,7 @@ def continuum_fields(
     voltage: Any = None,
     temperature: Any = None,
 ) -> np.ndarray:
-    """The continuum twin's normalised density at the record times, shaped for the surrogate.
+    """Compute the continuum twin's normalised density at the record times, shaped for the surrogate.
 
     Parameters
     ----------

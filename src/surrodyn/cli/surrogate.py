@@ -95,7 +95,7 @@ def _times(text: str | None) -> list[float] | None:
     return _values(text)
 
 
-def _params(args: argparse.Namespace, model) -> dict[str, list[float]]:  # noqa: ANN001
+def _params(args: argparse.Namespace, model) -> dict[str, list[float]]:
     from ..errors import param_error
 
     params: dict[str, list[float]] = {}

@@ -11,7 +11,7 @@ import xarray as xr
 __all__ = ["plot_explanation", "plot_prediction"]
 
 
-def _plt():  # noqa: ANN202
+def _plt():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,7 +105,7 @@ def plot_prediction(
 
 
 def plot_explanation(explanation: xr.Dataset, path: str | Path) -> Path:
-    """Static importances, decoder importances over time and the attention pattern (point-averaged)."""
+    """Plot static importances, decoder importances over time and the attention (point-averaged)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     s = explanation["static_importance"].mean("point")

@@ -118,7 +118,7 @@ class Surrogate:
         return {p: np.broadcast_to(a, (n,)).copy() for p, a in arrays.items()}
 
     def configs(self, params: Mapping[str, Any], voltage: Any = None, temperature: Any = None) -> list[Any]:
-        """kMC configurations of parameter sets (the training sweep's base with these values).
+        """KMC configurations of parameter sets (the training sweep's base with these values).
 
         Parameters
         ----------
@@ -377,7 +377,7 @@ class Surrogate:
 
 
 def ctx_obs(observed: np.ndarray) -> int:
-    """Number of observed frames in an ``observed`` array ((k, Z) or (P, k, Z))."""
+    """Count the observed frames of an ``observed`` array ((k, Z) or (P, k, Z))."""
     return int(np.asarray(observed).shape[-2])
 
 

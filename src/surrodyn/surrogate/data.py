@@ -34,10 +34,10 @@ __all__ = [
     "FieldData",
     "Normalizer",
     "covariates_for_configs",
+    "inverse_transform",
     "split_points",
     "static_name",
     "transform",
-    "inverse_transform",
 ]
 
 #: Swept parameters that enter as log10 (they span decades).
@@ -212,7 +212,7 @@ class FieldData:
         return float(self.time_s[1] / 10.0)
 
     def subset(self, index: Sequence[int] | np.ndarray) -> FieldData:
-        """The same arrays for a subset of points."""
+        """Return the same arrays for a subset of points."""
         i = np.asarray(index, dtype=int)
 
         def take(a: np.ndarray | None) -> np.ndarray | None:

@@ -36,7 +36,7 @@ class ExportableTFT(nn.Module):
 
 
 def example_inputs(model: Surrogate, batch: int = 2, n_observed: int = 1) -> tuple[torch.Tensor, ...]:
-    """Example normalised inputs on the model's grid (for export and round-trip checks)."""
+    """Make example normalised inputs on the model's grid (for export and round-trip checks)."""
     g = torch.Generator().manual_seed(0)
     c = model.config
     t, z = model.time_s.size, model.z.size
@@ -50,7 +50,9 @@ def example_inputs(model: Surrogate, batch: int = 2, n_observed: int = 1) -> tup
     )
 
 
-def export_program(model: Surrogate, path: str | Path | None = None, n_observed: int = 1) -> torch.export.ExportedProgram:
+def export_program(
+    model: Surrogate, path: str | Path | None = None, n_observed: int = 1
+) -> torch.export.ExportedProgram:
     """Export with ``torch.export`` (batch dynamic); save to ``path`` (``.pt2``) when given."""
     module = ExportableTFT(model)
     args = example_inputs(model, batch=2, n_observed=n_observed)

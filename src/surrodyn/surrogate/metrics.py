@@ -90,7 +90,7 @@ class Evaluation:
         }
 
     def format(self) -> str:
-        """A text table, one row per held-out point, then the overall line."""
+        """Format a text table, one row per held-out point, then the overall line."""
         t = self.table
         params = [c for c in t.coords if c not in ("point",) and t[c].dims == ("point",)]
         cols = ["mae_median", "mae_mean", "noise_floor", "continuum_mae", "smape", "coverage_10_90", "coverage_raw",

@@ -12,6 +12,7 @@ transformed space ``asinh(n / c0)``. Training, data handling and export live in 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
@@ -88,7 +89,7 @@ class TFTConfig:
         if len(set(names)) != len(names):
             raise param_error("covariate names", names, "each name once")
         q = self.quantiles
-        if 0.5 not in q or any(not 0.0 < x < 1.0 for x in q) or any(b <= a for a, b in zip(q, q[1:], strict=False)):
+        if 0.5 not in q or any(not 0.0 < x < 1.0 for x in q) or any(b <= a for a, b in itertools.pairwise(q)):
             raise param_error("quantiles", q, "increasing levels in (0, 1) that include 0.5")
         for name in ("d_model", "n_heads", "n_frequencies", "n_basis"):
             value = getattr(self, name)
@@ -255,6 +256,5 @@ class FieldTFT(nn.Module):
         return TFTOutput(quant, mean, static_w, enc_w, dec_w, attn)
 
     def n_parameters(self) -> int:
-        """Number of trainable parameters."""
+        """Count the trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
-

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -94,7 +95,7 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 3e-3
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -137,14 +138,6 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
-def _lightning() -> Any:
-    try:
-        import lightning
-    except ImportError:  # pragma: no cover - lightning is a dependency
-        raise ImportError("training needs PyTorch Lightning: pip install lightning") from None
-    return lightning
-
-
 class _Arrays:
     """Training tensors of one split (normalised), gathered by (point, replica) index."""
 
@@ -160,64 +153,57 @@ class _Arrays:
         self.n_samples = data.target.shape[0] * self.n_replicas
 
 
-def _make_module_class() -> type:
-    lightning = _lightning()
+class SurrogateModule(lightning.LightningModule):
+    """Loss, optimiser and logging around a :class:`FieldTFT` (nothing else)."""
 
-    class SurrogateModule(lightning.LightningModule):
-        """Loss, optimiser and logging around a :class:`FieldTFT` (nothing else)."""
+    def __init__(self, network: FieldTFT, train: _Arrays, val: _Arrays, lr: float, context: int) -> None:
+        super().__init__()
+        self.network = network
+        self.train_arrays, self.val_arrays = train, val
+        self.lr, self.context = lr, context
+        self.samples_seen = 0
+        self._val_gen = torch.Generator().manual_seed(12345)
 
-        def __init__(self, network: FieldTFT, train: _Arrays, val: _Arrays, lr: float, context: int) -> None:
-            super().__init__()
-            self.network = network
-            self.train_arrays, self.val_arrays = train, val
-            self.lr, self.context = lr, context
-            self.samples_seen = 0
-            self._val_gen = torch.Generator().manual_seed(12345)
+    def _loss(self, arrays: _Arrays, idx: torch.Tensor, n_enc: int, jitter: torch.Tensor) -> torch.Tensor:
+        p, r = idx // arrays.n_replicas, idx % arrays.n_replicas
+        y = arrays.target[p, r]
+        past = transform(y[:, :n_enc])
+        y_dq = y[:, n_enc:] + jitter[:, : y.shape[1] - n_enc] * arrays.unit[p, None, None]
+        fields = None if arrays.fields is None else arrays.fields[p]
+        out = self.network(arrays.static[p], arrays.known[p], past, arrays.z, fields)
+        q = pinball_loss(out.quantiles, transform(y_dq), self.network.config.quantiles)
+        m = F.mse_loss(out.mean, arrays.mean_t[p, n_enc:])
+        return q + m
 
-        def _loss(self, arrays: _Arrays, idx: torch.Tensor, n_enc: int, jitter: torch.Tensor) -> torch.Tensor:
-            p, r = idx // arrays.n_replicas, idx % arrays.n_replicas
-            y = arrays.target[p, r]
-            past = transform(y[:, :n_enc])
-            y_dq = y[:, n_enc:] + jitter[:, : y.shape[1] - n_enc] * arrays.unit[p, None, None]
-            fields = None if arrays.fields is None else arrays.fields[p]
-            out = self.network(arrays.static[p], arrays.known[p], past, arrays.z, fields)
-            q = pinball_loss(out.quantiles, transform(y_dq), self.network.config.quantiles)
-            m = F.mse_loss(out.mean, arrays.mean_t[p, n_enc:])
-            return q + m
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Pinball + mean loss on one batch, in a randomly chosen mode (parameters only or continuation)."""
+        (idx,) = batch
+        n_enc = 1 if torch.rand(()) < 0.5 else self.context + 1
+        shape = (idx.shape[0], self.train_arrays.target.shape[2], self.train_arrays.target.shape[3])
+        jitter = torch.rand(shape) - 0.5
+        loss = self._loss(self.train_arrays, idx, n_enc, jitter)
+        self.samples_seen += int(idx.shape[0])
+        self.log("train_loss", loss, prog_bar=True, batch_size=idx.shape[0])
+        return loss
 
-        def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
-            (idx,) = batch
-            n_enc = 1 if torch.rand(()) < 0.5 else self.context + 1
-            shape = (idx.shape[0], self.train_arrays.target.shape[2], self.train_arrays.target.shape[3])
-            jitter = torch.rand(shape) - 0.5
-            loss = self._loss(self.train_arrays, idx, n_enc, jitter)
-            self.samples_seen += int(idx.shape[0])
-            self.log("train_loss", loss, prog_bar=True, batch_size=idx.shape[0])
-            return loss
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Loss of the validation points, predicted from parameters alone, with a fixed jitter."""
+        (idx,) = batch
+        shape = (idx.shape[0], self.val_arrays.target.shape[2], self.val_arrays.target.shape[3])
+        jitter = torch.rand(shape, generator=self._val_gen) - 0.5
+        loss = self._loss(self.val_arrays, idx, 1, jitter)
+        self.log("val_loss", loss, prog_bar=True, batch_size=idx.shape[0])
+        return loss
 
-        def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
-            (idx,) = batch
-            shape = (idx.shape[0], self.val_arrays.target.shape[2], self.val_arrays.target.shape[3])
-            jitter = torch.rand(shape, generator=self._val_gen) - 0.5
-            loss = self._loss(self.val_arrays, idx, 1, jitter)
-            self.log("val_loss", loss, prog_bar=True, batch_size=idx.shape[0])
-            return loss
+    def on_validation_epoch_start(self) -> None:
+        """Reset the validation jitter."""
+        self._val_gen.manual_seed(12345)  # the same jitter every epoch: a stable criterion
 
-        def on_validation_epoch_start(self) -> None:
-            self._val_gen.manual_seed(12345)  # the same jitter every epoch: a stable criterion
-
-        def configure_optimizers(self) -> Any:
-            opt = torch.optim.Adam(self.network.parameters(), lr=self.lr, foreach=True)
-            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=15)
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
-
-    return SurrogateModule
-
-
-def __getattr__(name: str) -> Any:
-    if name == "SurrogateModule":
-        return _make_module_class()
-    raise AttributeError(name)
+    def configure_optimizers(self) -> Any:
+        """Adam with ReduceLROnPlateau on the validation loss."""
+        opt = torch.optim.Adam(self.network.parameters(), lr=self.lr, foreach=True)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=15)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
 
 def _open(path: str) -> Any:
@@ -271,7 +257,6 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
         The best model (lowest validation loss), also saved to ``config.out``, with
         ``info["metrics"]`` holding the held-out evaluation (:func:`surrodyn.surrogate.metrics.evaluate`).
     """
-    lightning = _lightning()
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
@@ -290,7 +275,7 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
     )
     network = FieldTFT(net_cfg)
     train_arrays, val_arrays = _Arrays(tr, static_norm, known_norm), _Arrays(va, static_norm, known_norm)
-    module = _make_module_class()(network, train_arrays, val_arrays, config.learning_rate, config.context_frames)
+    module = SurrogateModule(network, train_arrays, val_arrays, config.learning_rate, config.context_frames)
     gen = torch.Generator().manual_seed(config.seed)
     loader = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.arange(train_arrays.n_samples)),
