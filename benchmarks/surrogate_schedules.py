@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from surrodyn.kmc.ensemble import run_ensemble
+from surrodyn.pipeline import continuum_fields
 from surrodyn.protocols import Schedule
 from surrodyn.surrogate import TrainConfig, band_coverage, evaluate, prepare, smape, train
 
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=3, help="held-out parameter sets run with the staircase")
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--switch", type=float, default=2e-6, help="staircase switch time (s)")
+    ap.add_argument("--continuum", action="store_true", help="train with the continuum twin as a covariate")
     ap.add_argument("--workdir", default="surrogate_runs")
     ap.add_argument("--out", default="surrogate_schedules.json")
     args = ap.parse_args()
@@ -40,13 +42,14 @@ def main() -> None:
     cfg = TrainConfig(
         sweep=args.sweep, out=f"{args.workdir}/schedules_s{args.seed}", parameters=("permittivity",
         "concentration_cm3", "voltage_V"), known=("log10_time", "voltage"), budget_s=args.budget,
-        max_epochs=100_000, patience=60, progress=False, seed=args.seed,
+        max_epochs=100_000, patience=60, progress=False, seed=args.seed, continuum=args.continuum,
     )  # fmt: skip
     data, tr, va, te = prepare(cfg)
     model = train(cfg, data, (tr, va, te))
     ev = evaluate(model, data.subset(te))
     print("held-out ramps (rise times not seen in training):\n" + ev.format(), flush=True)
-    result = {"held_out_ramps": ev.summary(), "epochs": model.info["epochs"], "staircase": []}
+    result = {"continuum": args.continuum, "held_out_ramps": ev.summary(), "epochs": model.info["epochs"],
+              "band_scale": model.band_scale, "staircase": []}  # fmt: skip
     for i in te[: args.points]:
         params = {p: float(data.values[p][i]) for p in model.parameters}
         volts = params["voltage_V"]
@@ -56,8 +59,12 @@ def main() -> None:
         occ = ds["occupancy"].transpose("replica", "time", "z").values / kcfg.filling
         unit = 1.0 / (kcfg.nx * kcfg.ny * kcfg.filling)
         entry = {"point": int(data.point[i]), "params": params}
+        if args.continuum:  # the low-fidelity twin alone, as a baseline
+            twin = continuum_fields(model, params, voltage=stair)[0, :, 0]
+            entry["continuum_twin_mae"] = float(np.mean(np.abs(twin - occ.mean(0))))
         for label, sched in (("staircase", stair), ("control_step", volts)):
-            quant, mean, _ = model.forward_arrays(params, voltage=sched)
+            fields = continuum_fields(model, params, voltage=sched) if args.continuum else None
+            quant, mean, _ = model.forward_arrays(params, voltage=sched, fields=fields)
             levels = list(model.config.quantiles)
             med = quant[0, levels.index(0.5)]
             ref = occ.mean(0)

@@ -18,6 +18,7 @@ from surrodyn.surrogate import (
     TFTConfig,
     TrainConfig,
     band_coverage,
+    evaluate,
     pinball_loss,
     smape,
     split_points,
@@ -252,7 +253,8 @@ def test_cli_predict_evaluate_explain(trained, tiny_sweep, tmp_path, capsys):
     assert main(argv) == 0
     ds = xr.open_dataset(out)
     assert ds.sizes["point"] == 2 and (tmp_path / "p.png").stat().st_size > 10_000
-    assert main(["surrogate", "evaluate", cfg.out, str(tiny_sweep)]) == 0
+    assert main(["surrogate", "evaluate", cfg.out, str(tiny_sweep), "--plot", str(tmp_path / "ev")]) == 0
+    assert len(list((tmp_path / "ev").glob("point*.png"))) == 2
     assert "overall: MAE(median)" in capsys.readouterr().out
     assert main(["surrogate", "explain", cfg.out, "--out", str(tmp_path / "ex"), "--points", "4"]) == 0
     assert (tmp_path / "ex" / "explanation.png").is_file()
@@ -287,3 +289,21 @@ def test_demo_story_runs_at_smoke_size(tmp_path, capsys):
     assert (tmp_path / "demo" / "prediction.png").is_file() and (tmp_path / "demo" / "model" / "weights.pt").is_file()
     assert result["metrics"]["crossings"] == 0
     assert "held-out points" in capsys.readouterr().out
+
+
+def test_band_recalibration_reaches_the_nominal_coverage(trained, tiny_sweep):
+    from surrodyn.surrogate.metrics import fit_band_scale
+
+    model, _ = trained
+    data = FieldData.from_sweep(open_sweep(tiny_sweep), continuum=True)
+    saved = model.band_scale
+    try:
+        s = fit_band_scale(model, data)
+        assert s > 0 and model.band_scale == saved  # the model is left as it was
+        model.band_scale = s
+        ev = evaluate(model, data)
+        assert abs(ev.summary()["coverage_10_90"] - 0.8) < 0.01 and ev.summary()["crossings"] == 0
+        model.band_scale = 2 * s
+        assert evaluate(model, data).summary()["coverage_10_90"] > 0.81  # wider band, more coverage
+    finally:
+        model.band_scale = saved

@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("sweep", help="sweep store or exported .nc (with replicas)")
     ev.add_argument("--points", default="test", help="'test' (the model's held-out points), 'all', or ids 3,7,11")
     ev.add_argument("--out", help="write the per-point table as .nc")
+    ev.add_argument("--plot", help="directory for one figure per point: kMC vs surrogate (profiles with bands)")
     ev.set_defaults(func=_evaluate)
 
     ex = sub.add_parser("explain", help="variable importances and attention (plots)")
@@ -192,8 +193,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     index = [i for i, p in enumerate(data.point.tolist()) if p in set(ids)]
     if not index:
         raise param_error("--points", args.points, f"point ids present in the sweep: {data.point.tolist()}")
-    ev = evaluate(model, data.subset(np.array(index)))
+    sub = data.subset(np.array(index))
+    ev = evaluate(model, sub)
     print(ev.format())
+    if args.plot:
+        from ..plot.surrogate import plot_prediction
+
+        out = Path(args.plot)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, pid in enumerate(sub.point.tolist()):
+            params = {p: sub.values[p][i : i + 1] for p in model.parameters}
+            fields = None if sub.fields is None or not model.config.field_names else sub.fields[i : i + 1, 1:]
+            pred = model.predict(params, fields=fields)
+            png = plot_prediction(pred, out / f"point{pid:05d}.png", kmc_replicas=sub.target[i, :, 1:])
+            print(f"wrote {png}")
     if args.out:
         from ..data.io import write_dataset
 

@@ -67,6 +67,10 @@ class Surrogate:
         Observed frames used in continuation training (the rollout context).
     info : dict, optional
         Metadata (training settings, fingerprint, metrics), saved with the model.
+    band_scale : float
+        Calibration factor of the quantile spread: every quantile is moved to
+        ``median + band_scale · (q − median)`` in the network's space (order preserved); fitted on
+        the validation points by :func:`surrodyn.surrogate.metrics.fit_band_scale`.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Surrogate:
         spec_yaml: str,
         context_frames: int = 5,
         info: Mapping[str, Any] | None = None,
+        band_scale: float = 1.0,
     ) -> None:
         self.network = network
         self.parameters = tuple(parameters)
@@ -90,6 +95,7 @@ class Surrogate:
         self.spec_yaml = spec_yaml
         self.context_frames = int(context_frames)
         self.info = dict(info or {})
+        self.band_scale = float(band_scale)
         self.spec = SweepSpec.from_dict(yaml.safe_load(spec_yaml))
 
     # ------------------------------------------------------------------ covariates
@@ -230,7 +236,11 @@ class Surrogate:
             n_ctx = min(self.context_frames + 1, roll.shape[1])
             ctx = roll[:, -n_ctx:]
             start = stop - n_ctx
-        quant = inverse_transform(torch.cat(q_parts, 2)).numpy()
+        quant_t = torch.cat(q_parts, 2)
+        if self.band_scale != 1.0:
+            med = quant_t[:, self.config.quantiles.index(0.5)].unsqueeze(1)
+            quant_t = med + self.band_scale * (quant_t - med)
+        quant = inverse_transform(quant_t).numpy()
         mean = inverse_transform(torch.cat(m_parts, 1)).numpy()
         n_obs = 0 if observed is None else ctx_obs(observed)
         if n_obs:  # return the observed frames unchanged in front of the forecast
@@ -336,6 +346,7 @@ class Surrogate:
             "time_s": self.time_s.tolist(),
             "z_fraction": self.z.tolist(),
             "context_frames": self.context_frames,
+            "band_scale": self.band_scale,
             "sweep_spec": yaml.safe_load(self.spec_yaml),
             "info": _plain(self.info),
         }
@@ -373,6 +384,7 @@ class Surrogate:
             yaml.safe_dump(config["sweep_spec"], sort_keys=False),
             config.get("context_frames", 5),
             config.get("info", {}),
+            config.get("band_scale", 1.0),
         )
 
 

@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from .artefact import Surrogate
 from .data import FieldData
 
-__all__ = ["Evaluation", "band_coverage", "evaluate", "smape"]
+__all__ = ["Evaluation", "band_coverage", "evaluate", "fit_band_scale", "smape"]
 
 
 def smape(pred: np.ndarray, ref: np.ndarray) -> float:
@@ -170,3 +170,61 @@ def evaluate(model: Surrogate, data: FieldData, context_frames: int | None = Non
     coords.update({p: ("point", data.values[p]) for p in model.parameters})
     table = xr.Dataset({k_: ("point", np.asarray(v)) for k_, v in rows.items()}, coords=coords)
     return Evaluation(table, quant, mean)
+
+
+def fit_band_scale(
+    model: Surrogate, data: FieldData, target: float = 0.8, bounds: tuple[float, float] = (0.3, 4.0)
+) -> float:
+    """Find the spread factor that gives the 10–90 % band the nominal coverage on calibration points.
+
+    Split-conformal-style recalibration of the quantile spread (after Romano, Patterson & Candès
+    2019, arXiv:1905.03222): one factor ``s`` scales every quantile's distance from the median in
+    the network's space, chosen by bisection so that the dequantised coverage of the 10–90 % band
+    on ``data`` (points not used to fit the weights) equals ``target``.
+
+    Parameters
+    ----------
+    model : Surrogate
+        Trained model (its current ``band_scale`` is ignored).
+    data : FieldData
+        Calibration points with replicas.
+    target : float
+        Nominal coverage of the 10–90 % band.
+    bounds : tuple of float
+        Search interval of the factor.
+
+    Returns
+    -------
+    float
+        The factor (``model.band_scale`` is left unchanged).
+    """
+    levels = list(model.config.quantiles)
+    if 0.1 not in levels or 0.9 not in levels:
+        return 1.0
+    saved = model.band_scale
+    params = {p: data.values[p] for p in model.parameters}
+    fields = None if data.fields is None or not model.config.field_names else data.fields[:, 1:]
+    reps = data.target[:, :, 1:]
+    unit = data.count_unit[:, None, None, None]
+
+    def coverage(s: float) -> float:
+        model.band_scale = s
+        quant, _, _ = model.forward_arrays(params, fields=fields)
+        lo, hi = quant[:, None, levels.index(0.1)], quant[:, None, levels.index(0.9)]
+        return float(band_coverage(lo, hi, reps, unit).mean())
+
+    try:
+        lo_s, hi_s = bounds
+        if coverage(lo_s) >= target:
+            return lo_s
+        if coverage(hi_s) <= target:
+            return hi_s
+        for _ in range(20):
+            mid = 0.5 * (lo_s + hi_s)
+            if coverage(mid) < target:
+                lo_s = mid
+            else:
+                hi_s = mid
+        return 0.5 * (lo_s + hi_s)
+    finally:
+        model.band_scale = saved

@@ -192,7 +192,7 @@ class FieldTFT(nn.Module):
         self.attention_gate = GateAddNorm(d, d, c.dropout)
         self.feed_forward = GatedResidualNetwork(d, d, d, c.dropout)
         self.output_gate = GateAddNorm(d, d, 0.0)
-        self.head = QuantileFieldHead(d, d_coord, c.quantiles, c.n_basis, n_fields)
+        self.head = QuantileFieldHead(d, d_coord, c.quantiles, c.n_basis, 2 * n_fields)
 
     def _known_vars(self, known: torch.Tensor, fields: torch.Tensor | None, coord: torch.Tensor) -> list[torch.Tensor]:
         out = []
@@ -250,7 +250,11 @@ class FieldTFT(nn.Module):
         attn_out, attn = self.attention(query, enriched, enriched, causal_mask(n_enc, n_all, z.device))
         h = self.attention_gate(attn_out, query)
         h = self.output_gate(self.feed_forward(h), temporal[:, n_enc:])
-        quant, mean = self.head(h, coord, None if fields is None else fields[:, n_enc:])
+        skip = None
+        if fields is not None:  # each field twice: asinh(c) (the quantiles' space) and log(c + 0.01) (the mean's)
+            dec = fields[:, n_enc:]
+            skip = torch.cat([dec, torch.log(torch.sinh(dec).clamp_min(0.0) + 0.01)], dim=2)
+        quant, mean = self.head(h, coord, skip)
         if self.config.conserve:  # n/c0 = Z softmax_z(l): mean over z exactly 1; back to asinh space
             mean = torch.asinh(mean.shape[-1] * torch.softmax(mean, dim=-1))
         return TFTOutput(quant, mean, static_w, enc_w, dec_w, attn)

@@ -76,6 +76,9 @@ class TrainConfig:
         Torch intra-op threads.
     progress : bool
         Show Lightning's progress bar.
+    calibrate : bool
+        Recalibrate the quantile spread on the validation points after training
+        (:func:`surrodyn.surrogate.metrics.fit_band_scale`).
     """
 
     sweep: str
@@ -97,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     progress: bool = True
+    calibrate: bool = True
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -260,7 +264,7 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger
 
-    from .metrics import evaluate
+    from .metrics import evaluate, fit_band_scale
 
     if data is None or split is None:
         data, *split = prepare(config)
@@ -334,6 +338,9 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
         network, data.parameters, static_norm, known_norm, data.time_s, data.z, data.spec_yaml,
         config.context_frames, info,
     )  # fmt: skip
+    if config.calibrate:
+        model.band_scale = fit_band_scale(model, va)
+        model.info["band_scale"] = model.band_scale
     model.info["metrics"] = evaluate(model, data.subset(test_i)).summary()
     model.save(out)
     return model
