@@ -81,6 +81,9 @@ def summarise(result: dict, test: Task, wall_s: float) -> dict:
         "optimizer_steps": result.get("optimizer_steps"),
         "prep_seconds": round(result.get("prep_seconds", float("nan")), 2),
         "peak_rss_mb": round(result.get("peak_rss_mb", float("nan"))),
+        "threads": result.get("threads"),
+        "train_cpu_per_wall": round(result.get("train_cpu_per_wall", float("nan")), 2),
+        "load_avg_1min": result.get("load_avg_1min"),
         "n_targets": result.get("n_targets"),
         "wall_s": round(wall_s, 1),
     }

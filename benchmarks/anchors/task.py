@@ -267,9 +267,12 @@ def make_budget_callback(
             self.batches = 0
             self.t0 = None
             self.seconds = 0.0
+            self.cpu_seconds = 0.0
+            self.load_avg = None
 
         def on_train_start(self, trainer, pl_module) -> None:
             self.t0 = time.perf_counter()
+            self.cpu0 = time.process_time()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
             self.samples += int(batch_size(batch))
@@ -280,6 +283,12 @@ def make_budget_callback(
 
         def on_train_end(self, trainer, pl_module) -> None:
             self.seconds = time.perf_counter() - self.t0
+            self.cpu_seconds = time.process_time() - self.cpu0
+            self.load_avg = os.getloadavg()[0]
+
+        def contention(self) -> dict:
+            """CPU time over wall time of training (~n_threads when the cores are free) and the 1-min load."""
+            return {"train_cpu_per_wall": self.cpu_seconds / max(self.seconds, 1e-9), "load_avg_1min": self.load_avg}
 
     return BudgetCallback()
 

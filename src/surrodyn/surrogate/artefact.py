@@ -86,7 +86,7 @@ class Surrogate:
         info: Mapping[str, Any] | None = None,
         band_scale: float = 1.0,
     ) -> None:
-        self.network = network
+        self.network = network.eval()  # inference only; training happens on the bare network
         self.parameters = tuple(parameters)
         self.static_norm = static_norm
         self.known_norm = known_norm
@@ -153,7 +153,7 @@ class Surrogate:
         return np.concatenate([[0.0], t])
 
     # ------------------------------------------------------------------ prediction
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward_arrays(
         self,
         params: Mapping[str, Any],
@@ -191,7 +191,6 @@ class Surrogate:
         outputs : list of TFTOutput
             Raw network outputs of each rollout window (for interpretation).
         """
-        self.network.eval()
         t_all = self._times(times_s)
         static = torch.from_numpy(self._static(params))
         n_p = static.shape[0]
