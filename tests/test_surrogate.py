@@ -307,3 +307,17 @@ def test_band_recalibration_reaches_the_nominal_coverage(trained, tiny_sweep):
         assert evaluate(model, data).summary()["coverage_10_90"] > 0.81  # wider band, more coverage
     finally:
         model.band_scale = saved
+
+
+def test_first_order_indices_find_the_parameter_that_matters():
+    from surrodyn.surrogate.interpret import first_order_indices, importance_consistency
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(128, 3))
+    z = np.linspace(0, 1, 20)
+    fields = 1 + 5 * x[:, :1, None] * np.exp(-z / 0.1)[None, None, :] + 0.2 * x[:, 1:2, None]
+    fields = np.repeat(fields, 4, axis=1) + 0.01 * rng.normal(size=(128, 4, 20))
+    idx = first_order_indices(x, ["a", "b", "c"], fields)
+    assert idx["a"] > 0.8 and idx["b"] < 0.1 and idx["c"] < 0.02 and idx["b"] > idx["c"]
+    cmp = importance_consistency({"a": 0.7, "b": 0.2, "c": 0.1}, idx)
+    assert cmp["same_top"] and cmp["same_order"] and cmp["spearman"] == pytest.approx(1.0)

@@ -242,6 +242,12 @@ def _explain(args: argparse.Namespace) -> int:
     print("known-future importance:")
     for name, w in zip(d["decoder"].values, d.values, strict=True):
         print(f"  {name:28s} {w:6.3f}")
+    from ..surrogate.interpret import surrogate_sensitivity
+
+    sens = surrogate_sensitivity(model, args.points, fields_fn=continuum_fields if model.config.field_names else None)
+    print("first-order sensitivity of the predicted fields (variance-based, same design):")
+    for name, v in sens.items():
+        print(f"  {name:28s} {v:6.3f}")
     print(f"wrote {out / 'explanation.png'} and {out / 'explanation.nc'}")
     return 0
 

@@ -16,7 +16,7 @@ from scipy.stats import spearmanr
 
 from .data import FieldData, transform
 
-__all__ = ["importance_consistency", "sweep_sensitivity"]
+__all__ = ["first_order_indices", "importance_consistency", "surrogate_sensitivity", "sweep_sensitivity"]
 
 
 def sweep_sensitivity(data: FieldData, bins: int | None = None) -> dict[str, float]:
@@ -43,11 +43,19 @@ def sweep_sensitivity(data: FieldData, bins: int | None = None) -> dict[str, flo
     """
     if data.mean is None:
         raise ValueError("sensitivity needs the ensemble means (FieldData.mean).")
-    y = transform(data.mean[:, 1:].astype(float)).reshape(data.n_points, -1)
+    return first_order_indices(data.static, data.static_names, data.mean[:, 1:], bins)
+
+
+def first_order_indices(
+    static: np.ndarray, names: tuple[str, ...] | list[str], fields: np.ndarray, bins: int | None = None
+) -> dict[str, float]:
+    """First-order indices of fields (P, ...) to the static covariates (P, S), bias-corrected by permutation."""
+    n_points = static.shape[0]
+    y = transform(np.asarray(fields, dtype=float)).reshape(n_points, -1)
     var = y.var(0)
     keep = var > 1e-12
     y, var = y[:, keep], var[keep]
-    k = bins or max(2, int(np.sqrt(data.n_points)))
+    k = bins or max(2, int(np.sqrt(n_points)))
     rng = np.random.default_rng(0)
 
     def index(x: np.ndarray) -> float:
@@ -59,8 +67,8 @@ def sweep_sensitivity(data: FieldData, bins: int | None = None) -> dict[str, flo
         return float(np.sum(cond.var(0)) / np.sum(var))
 
     out = {}
-    for j, name in enumerate(data.static_names):
-        x = data.static[:, j]
+    for j, name in enumerate(names):
+        x = static[:, j]
         null = np.mean([index(rng.permutation(x)) for _ in range(20)])
         out[name] = float(max(0.0, index(x) - null))
     return out
@@ -80,3 +88,36 @@ def importance_consistency(tft_importance: dict[str, float], sensitivity: dict[s
         "same_order": bool(np.array_equal(np.argsort(a), np.argsort(b))),
         "spearman": rho,
     }
+
+
+def surrogate_sensitivity(model: Any, n_points: int = 256, fields_fn: Any = None, seed: int = 0) -> dict[str, float]:
+    """First-order indices of the surrogate's own mean fields over a Sobol design of the training ranges.
+
+    Parameters
+    ----------
+    model : Surrogate
+        Trained model; its sweep spec gives the parameter ranges.
+    n_points : int
+        Design size (a power of two).
+    fields_fn : callable, optional
+        ``fields_fn(model, params) -> fields`` for models with field covariates
+        (e.g. :func:`surrodyn.pipeline.continuum_fields`).
+    seed : int
+        Seed of the design.
+
+    Returns
+    -------
+    dict of str to float
+        As :func:`sweep_sensitivity`, with the same estimator, on noise-free surrogate fields.
+    """
+    from ..sweep.design import unit_samples
+    from .data import static_value
+
+    spec = model.spec
+    swept = [p for p in spec.parameters if p.name in model.parameters]
+    u = unit_samples("sobol", n_points, len(swept), seed=seed)
+    params = {p.name: np.array([p.from_unit(x) for x in u[:, j]]) for j, p in enumerate(swept)}
+    fields = fields_fn(model, params) if fields_fn is not None else None
+    _, mean, _ = model.forward_arrays(params, fields=fields)
+    static = np.stack([static_value(p, params[p]) for p in model.parameters], -1)
+    return first_order_indices(static, model.config.static_names, mean, bins=int(np.sqrt(n_points)))
