@@ -54,7 +54,7 @@ def main() -> None:
     results = {"sweep": args.sweep, "budget_s": args.budget, "runs": []}
     for variant in args.variants:
         base = TrainConfig(sweep=args.sweep, continuum=variant == "continuum", budget_s=args.budget,
-                           max_epochs=100_000, patience=60, progress=False)  # fmt: skip
+                           max_epochs=100_000, patience=10, progress=False)  # fmt: skip
         data, tr, va, te = prepare(base)
         for seed in args.seeds:
             cfg = TrainConfig(**{**base.__dict__, "seed": seed, "out": f"{args.workdir}/{variant}_s{seed}"})

@@ -42,7 +42,7 @@ def main() -> None:
     cfg = TrainConfig(
         sweep=args.sweep, out=f"{args.workdir}/schedules_s{args.seed}", parameters=("permittivity",
         "concentration_cm3", "voltage_V"), known=("log10_time", "voltage"), budget_s=args.budget,
-        max_epochs=100_000, patience=60, progress=False, seed=args.seed, continuum=args.continuum,
+        max_epochs=100_000, patience=10, progress=False, seed=args.seed, continuum=args.continuum,
     )  # fmt: skip
     data, tr, va, te = prepare(cfg)
     model = train(cfg, data, (tr, va, te))

@@ -57,7 +57,7 @@ def ours(sweep: str, data: FieldData, split, budget: float, seed: int, workdir: 
     tr, va, te = split
     cfg = TrainConfig(sweep=sweep, out=f"{workdir}/ours_s{seed}", budget_s=budget, max_epochs=100_000,
                       patience=10_000, progress=False, seed=seed, context_frames=n_enc,
-                      model={"quantiles": LEVELS})  # fmt: skip
+                      batch_size=64, model={"quantiles": LEVELS})  # fmt: skip
     t0 = time.perf_counter()
     model = train(cfg, data, (tr, va, te))
     seconds = time.perf_counter() - t0

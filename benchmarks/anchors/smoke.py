@@ -3,7 +3,11 @@
     /work/benchvenv/bin/python benchmarks/anchors/smoke.py                    # all three, 20 s budget each
     /work/benchvenv/bin/python benchmarks/anchors/smoke.py --budget 5 --only pf:per_bin
 
-With ``--sweep /work/stores/demo`` it runs on real sweep points instead (``--train 24 --test 8``).
+    /work/benchvenv/bin/python benchmarks/anchors/smoke.py --isolate --json smoke.json   # one process per run
+
+With ``--sweep /work/stores/demo`` it runs on real sweep points instead (``--train 24 --test 8``). Set
+``ANCHOR_THREADS=1`` when anything else is using the CPU: with 2 torch threads and a busy core, steps become
+10-50x slower (``train_cpu_per_wall`` and ``load_avg_1min`` in the output show the contention).
 """
 
 from __future__ import annotations

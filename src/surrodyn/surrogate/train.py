@@ -76,6 +76,9 @@ class TrainConfig:
         Torch intra-op threads.
     progress : bool
         Show Lightning's progress bar.
+    samples_per_epoch : int
+        Minimum replica series per epoch (the training set is repeated to reach it); early
+        stopping and the learning-rate schedule count these epochs.
     calibrate : bool
         Recalibrate the quantile spread on the validation points after training
         (:func:`surrodyn.surrogate.metrics.fit_band_scale`).
@@ -93,7 +96,7 @@ class TrainConfig:
     test_points: tuple[int, ...] | None = None
     context_frames: int = 5
     max_epochs: int = 400
-    patience: int = 40
+    patience: int = 10
     budget_s: float | None = None
     batch_size: int = 16
     learning_rate: float = 3e-3
@@ -101,6 +104,7 @@ class TrainConfig:
     threads: int = 1
     progress: bool = True
     calibrate: bool = True
+    samples_per_epoch: int = 1024
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -112,7 +116,7 @@ class TrainConfig:
         bad = set(self.model) - allowed
         if bad:
             raise unknown_keys_error(bad, allowed, "model")
-        for name in ("context_frames", "max_epochs", "patience", "batch_size", "threads"):
+        for name in ("context_frames", "max_epochs", "patience", "batch_size", "threads", "samples_per_epoch"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise param_error(name, value, "a positive integer")
@@ -206,7 +210,7 @@ class SurrogateModule(lightning.LightningModule):
     def configure_optimizers(self) -> Any:
         """Adam with ReduceLROnPlateau on the validation loss."""
         opt = torch.optim.Adam(self.network.parameters(), lr=self.lr, foreach=True)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=15)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=4)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
 
@@ -281,8 +285,11 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
     train_arrays, val_arrays = _Arrays(tr, static_norm, known_norm), _Arrays(va, static_norm, known_norm)
     module = SurrogateModule(network, train_arrays, val_arrays, config.learning_rate, config.context_frames)
     gen = torch.Generator().manual_seed(config.seed)
+    # an "epoch" is at least `samples_per_epoch` series (the index set repeated): with tens of
+    # points, per-epoch overhead (validation, checkpoint, logging) would otherwise dominate
+    repeats = max(1, -(-config.samples_per_epoch // train_arrays.n_samples))
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.arange(train_arrays.n_samples)),
+        torch.utils.data.TensorDataset(torch.arange(train_arrays.n_samples).repeat(repeats)),
         batch_size=config.batch_size, shuffle=True, generator=gen,
     )  # fmt: skip
     val_loader = torch.utils.data.DataLoader(
@@ -311,7 +318,7 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
         deterministic=True,
         enable_progress_bar=config.progress,
         enable_model_summary=False,
-        log_every_n_steps=1,
+        log_every_n_steps=10,
     )
     t0 = time.perf_counter()
     trainer.fit(module, loader, val_loader)
