@@ -164,6 +164,7 @@ def trained(tiny_sweep, tmp_path_factory):
     cfg = TrainConfig(
         sweep=str(tiny_sweep), out=str(out), continuum=True, max_epochs=12, patience=50, progress=False,
         model={"d_model": 16, "n_basis": 8}, threads=1, test_fraction=0.25, val_fraction=0.15, context_frames=3,
+        samples_per_epoch=64,
     )  # fmt: skip
     return train(cfg), cfg
 

@@ -70,7 +70,7 @@ class Surrogate:
     band_scale : float
         Calibration factor of the quantile spread: every quantile is moved to
         ``median + band_scale · (q − median)`` in the network's space (order preserved); fitted on
-        the validation points by :func:`surrodyn.surrogate.metrics.fit_band_scale`.
+        the non-test points by :func:`surrodyn.surrogate.metrics.fit_band_scale`.
     """
 
     def __init__(

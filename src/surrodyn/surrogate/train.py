@@ -80,8 +80,11 @@ class TrainConfig:
         Minimum replica series per epoch (the training set is repeated to reach it); early
         stopping and the learning-rate schedule count these epochs.
     calibrate : bool
-        Recalibrate the quantile spread on the validation points after training
-        (:func:`surrodyn.surrogate.metrics.fit_band_scale`).
+        Recalibrate the quantile spread after training on all non-test points
+        (:func:`surrodyn.surrogate.metrics.fit_band_scale`). Pooling training and validation
+        points is deliberate: measured on the demo sweep, the model's band coverage on its training
+        points (0.79) equals that on validation points, while a factor fitted on 5 validation
+        points alone moved the test coverage by up to ±0.06 between seeds.
     """
 
     sweep: str
@@ -345,8 +348,8 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
         network, data.parameters, static_norm, known_norm, data.time_s, data.z, data.spec_yaml,
         config.context_frames, info,
     )  # fmt: skip
-    if config.calibrate:
-        model.band_scale = fit_band_scale(model, va)
+    if config.calibrate:  # on every non-test point: 5 validation points alone gave a noisy factor
+        model.band_scale = fit_band_scale(model, data.subset(np.sort(np.concatenate([train_i, val_i]))))
         model.info["band_scale"] = model.band_scale
     model.info["metrics"] = evaluate(model, data.subset(test_i)).summary()
     model.save(out)
