@@ -21,8 +21,9 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 
 "${PIP[@]}" install -c "$CONSTRAINTS" torch==2.13.0
 # pytorch-forecasting 1.8.0 caps pandas < 3.1 (-> pandas 3.0.6 in the venv); darts[torch] adds pytorch-lightning.
-"${PIP[@]}" install -c "$CONSTRAINTS" pytorch-forecasting==1.8.0 "darts[torch]==0.48.1"
-"${PIP[@]}" install -c "$CONSTRAINTS" -e "$REPO"
+# the `bench` extra: pytorch-forecasting 1.8.0 caps pandas < 3.1 (-> pandas 3.0.6 in the venv); darts[torch]
+# adds pytorch-lightning
+"${PIP[@]}" install -c "$CONSTRAINTS" -e "$REPO[bench]"
 "${PIP[@]}" check || true
 
 "$VENV/bin/python" - <<'PY'
