@@ -37,6 +37,7 @@ def test_surrogate_beats_baselines_on_held_out_points(tmp_path):
     test: FieldData = data.subset(te)
     ev = evaluate(model, test).summary()
     uniform = float(np.mean(np.abs(1.0 - test.mean[:, 1:])))  # "nothing happens" baseline
+    print(f"held-out: {ev}; uniform-state baseline MAE {uniform:.4f}")
     assert ev["mae_mean"] < 0.6 * uniform
     assert ev["mae_mean"] < ev["noise_floor"] * 1.5  # within 50 % of what 4 replicas can resolve
     assert 0.7 <= ev["coverage_10_90"] <= 0.9 and ev["crossings"] == 0
