@@ -19,6 +19,7 @@ import torch
 
 from surrodyn.pipeline import continuum_fields
 from surrodyn.surrogate import FieldData, Surrogate, TrainConfig, evaluate, prepare, train
+from surrodyn.sweep import open_sweep
 
 
 def latency(model: Surrogate, params: dict, fields: np.ndarray | None, repeats: int = 30) -> float:
@@ -77,8 +78,8 @@ def main() -> None:
             results["runs"].append(run)
             Path(args.out).write_text(json.dumps(results, indent=1))
     if args.kmc:
-        model = Surrogate.load(results["runs"][0] and f"{args.workdir}/{args.variants[0]}_s{args.seeds[0]}")
-        data = FieldData.from_sweep(__import__("surrodyn.surrogate.train", fromlist=["_open"])._open(args.sweep))
+        model = Surrogate.load(f"{args.workdir}/{args.variants[0]}_s{args.seeds[0]}")
+        data = FieldData.from_sweep(open_sweep(args.sweep))
         i = int(te[0])
         params = {p: data.values[p][i] for p in model.parameters}
         results["kmc_point"] = {k: float(v) for k, v in params.items()}

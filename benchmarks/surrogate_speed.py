@@ -22,7 +22,7 @@ import torch
 from surrodyn.kmc.ensemble import run_ensemble
 from surrodyn.pipeline import continuum_fields
 from surrodyn.surrogate import FieldData, Surrogate
-from surrodyn.surrogate.train import _open
+from surrodyn.sweep import open_sweep
 
 
 def median_time(fn, repeats: int) -> float:
@@ -44,7 +44,7 @@ def main() -> None:
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     torch.set_num_threads(1)
     model = Surrogate.load(args.model)
-    data = FieldData.from_sweep(_open(args.sweep), parameters=model.parameters)
+    data = FieldData.from_sweep(open_sweep(args.sweep), parameters=model.parameters)
     pid = model.info["split"]["test"][0]
     i = data.point.tolist().index(pid)
     params = {p: float(data.values[p][i]) for p in model.parameters}

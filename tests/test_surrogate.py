@@ -26,7 +26,7 @@ from surrodyn.surrogate import (
 )
 from surrodyn.surrogate.blocks import InterpretableMultiHeadAttention, VariableSelectionNetwork, causal_mask
 from surrodyn.surrogate.export import ExportableTFT, example_inputs, export_program, load_program, to_torchscript
-from surrodyn.sweep import open_sweep, run_sweep
+from surrodyn.sweep import export_sweep, open_sweep, run_sweep
 
 TINY_SWEEP = {
     "name": "tiny-surrogate",
@@ -185,6 +185,11 @@ def test_field_data_from_sweep(tiny_sweep):
     np.testing.assert_allclose(data.known[:, -1, iv], data.values["voltage_V"])
     with pytest.raises(ConfigError, match="store_replicas"):
         FieldData.from_sweep(ds.drop_vars("occupancy"))
+    # an exported sweep (one NetCDF) gives the same arrays as the store
+    exported = export_sweep(tiny_sweep, tiny_sweep.parent / "export.nc")
+    again = FieldData.from_sweep(open_sweep(exported), continuum=True)
+    np.testing.assert_array_equal(again.target, data.target)
+    np.testing.assert_array_equal(again.known, data.known)
 
 
 def test_training_persistence_and_reproducibility(trained, tmp_path):

@@ -18,34 +18,21 @@ import warnings
 import numpy as np
 import pandas as pd
 
-try:
-    from .task import (
-        MODEL_CONFIG,
-        QUANTILES,
-        TargetScaler,
-        Task,
-        count_parameters,
-        make_budget_callback,
-        median_latency,
-        n_threads,
-        peak_rss_mb,
-        quiet_lightning,
-        seed_all,
-    )
-except ImportError:  # run as a script from benchmarks/anchors
-    from task import (
-        MODEL_CONFIG,
-        QUANTILES,
-        TargetScaler,
-        Task,
-        count_parameters,
-        make_budget_callback,
-        median_latency,
-        n_threads,
-        peak_rss_mb,
-        quiet_lightning,
-        seed_all,
-    )
+# run from benchmarks/anchors (or with that directory on sys.path), as smoke.py and
+# benchmarks/tft_vs_anchors.py do
+from task import (
+    MODEL_CONFIG,
+    QUANTILES,
+    TargetScaler,
+    Task,
+    count_parameters,
+    make_budget_callback,
+    median_latency,
+    n_threads,
+    peak_rss_mb,
+    quiet_lightning,
+    seed_all,
+)
 
 LAYOUTS = ("multivariate",)
 

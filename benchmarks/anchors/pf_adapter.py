@@ -24,34 +24,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-try:
-    from .task import (
-        MODEL_CONFIG,
-        QUANTILES,
-        TargetScaler,
-        Task,
-        count_parameters,
-        make_budget_callback,
-        median_latency,
-        n_threads,
-        peak_rss_mb,
-        quiet_lightning,
-        seed_all,
-    )
-except ImportError:  # run as a script from benchmarks/anchors
-    from task import (
-        MODEL_CONFIG,
-        QUANTILES,
-        TargetScaler,
-        Task,
-        count_parameters,
-        make_budget_callback,
-        median_latency,
-        n_threads,
-        peak_rss_mb,
-        quiet_lightning,
-        seed_all,
-    )
+# run from benchmarks/anchors (or with that directory on sys.path), as smoke.py and
+# benchmarks/tft_vs_anchors.py do
+from task import (
+    MODEL_CONFIG,
+    QUANTILES,
+    TargetScaler,
+    Task,
+    count_parameters,
+    make_budget_callback,
+    median_latency,
+    n_threads,
+    peak_rss_mb,
+    quiet_lightning,
+    seed_all,
+)
 
 LAYOUTS = ("per_bin", "multi_target")
 

@@ -66,8 +66,7 @@ def run_demo(
     from .pipeline import predict
     from .plot.surrogate import plot_prediction
     from .surrogate import FieldData, TrainConfig, train
-    from .surrogate.train import _open
-    from .sweep import run_sweep
+    from .sweep import open_sweep, run_sweep
 
     spec = DEMO_SWEEP if sweep is None else sweep
     out = Path(out)
@@ -83,7 +82,7 @@ def run_demo(
     )
     model = train(cfg)
     test_ids = model.info["split"]["test"]
-    data = FieldData.from_sweep(_open(str(out / "sweep")), continuum=True)
+    data = FieldData.from_sweep(open_sweep(out / "sweep"), continuum=True)
     i = data.point.tolist().index(test_ids[0])
     params = {p: data.values[p][i] for p in model.parameters}
     print(f"[3/4] predicting held-out point {test_ids[0]}: " + ", ".join(f"{k}={v:.4g}" for k, v in params.items()))

@@ -175,11 +175,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     from ..errors import param_error
     from ..surrogate import FieldData, Surrogate, evaluate
-    from ..surrogate.train import _open
+    from ..sweep import open_sweep
 
     model = Surrogate.load(args.model)
     data = FieldData.from_sweep(
-        _open(args.sweep),
+        open_sweep(args.sweep),
         parameters=model.parameters,
         known_names=model.config.known_names,
         continuum=bool(model.config.field_names),
@@ -215,19 +215,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from ..data.io import write_dataset
     from ..pipeline import continuum_fields
     from ..plot.surrogate import plot_explanation
     from ..surrogate import Surrogate
-    from ..sweep.design import unit_samples
+    from ..surrogate.interpret import surrogate_sensitivity, training_design
 
     model = Surrogate.load(args.model)
-    spec = model.spec
-    u = unit_samples("sobol", args.points, len(spec.parameters), seed=1)
-    params = {p.name: np.array([p.from_unit(x) for x in u[:, j]]) for j, p in enumerate(spec.parameters)}
-    params = {k: v for k, v in params.items() if k in model.parameters}
+    params = training_design(model, args.points, seed=1)
     fields = continuum_fields(model, params) if model.config.field_names else None
     ex = model.explain(params, fields=fields)
     out = Path(args.out)
@@ -242,8 +238,6 @@ def _explain(args: argparse.Namespace) -> int:
     print("known-future importance:")
     for name, w in zip(d["decoder"].values, d.values, strict=True):
         print(f"  {name:28s} {w:6.3f}")
-    from ..surrogate.interpret import surrogate_sensitivity
-
     sens = surrogate_sensitivity(model, args.points, fields_fn=continuum_fields if model.config.field_names else None)
     print("first-order sensitivity of the predicted fields (variance-based, same design):")
     for name, v in sens.items():

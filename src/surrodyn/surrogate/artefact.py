@@ -216,6 +216,7 @@ class Surrogate:
             if obs.ndim != 3 or obs.shape[0] != n_p or obs.shape[2] != n_z or not 1 <= obs.shape[1] < t_all.size - 1:
                 raise param_error("observed", obs.shape, f"(points, k, {n_z}) with 1 <= k < number of records")
             ctx = torch.cat([ctx, transform(torch.from_numpy(obs.copy()))], 1)
+        n_obs = ctx.shape[1] - 1  # observed frames (after the initial state)
         z = torch.from_numpy(self.z.astype(np.float32))
         known_t = torch.from_numpy(known)
         window = self.time_s.size
@@ -241,7 +242,6 @@ class Surrogate:
             quant_t = med + self.band_scale * (quant_t - med)
         quant = inverse_transform(quant_t).numpy()
         mean = inverse_transform(torch.cat(m_parts, 1)).numpy()
-        n_obs = 0 if observed is None else ctx_obs(observed)
         if n_obs:  # return the observed frames unchanged in front of the forecast
             obs_arr = np.broadcast_to(np.asarray(observed, dtype=np.float32), (n_p, n_obs, n_z))
             quant = np.concatenate([np.repeat(obs_arr[:, None], quant.shape[1], 1), quant], 2)
@@ -385,11 +385,6 @@ class Surrogate:
             config.get("info", {}),
             config.get("band_scale", 1.0),
         )
-
-
-def ctx_obs(observed: np.ndarray) -> int:
-    """Count the observed frames of an ``observed`` array ((k, Z) or (P, k, Z))."""
-    return int(np.asarray(observed).shape[-2])
 
 
 def _plain(value: Any) -> Any:

@@ -16,7 +16,13 @@ from scipy.stats import spearmanr
 
 from .data import FieldData, transform
 
-__all__ = ["first_order_indices", "importance_consistency", "surrogate_sensitivity", "sweep_sensitivity"]
+__all__ = [
+    "first_order_indices",
+    "importance_consistency",
+    "surrogate_sensitivity",
+    "sweep_sensitivity",
+    "training_design",
+]
 
 
 def sweep_sensitivity(data: FieldData, bins: int | None = None) -> dict[str, float]:
@@ -110,14 +116,19 @@ def surrogate_sensitivity(model: Any, n_points: int = 256, fields_fn: Any = None
     dict of str to float
         As :func:`sweep_sensitivity`, with the same estimator, on noise-free surrogate fields.
     """
-    from ..sweep.design import unit_samples
     from .data import static_value
 
-    spec = model.spec
-    swept = [p for p in spec.parameters if p.name in model.parameters]
-    u = unit_samples("sobol", n_points, len(swept), seed=seed)
-    params = {p.name: np.array([p.from_unit(x) for x in u[:, j]]) for j, p in enumerate(swept)}
+    params = training_design(model, n_points, seed)
     fields = fields_fn(model, params) if fields_fn is not None else None
     _, mean, _ = model.forward_arrays(params, fields=fields)
     static = np.stack([static_value(p, params[p]) for p in model.parameters], -1)
     return first_order_indices(static, model.config.static_names, mean, bins=int(np.sqrt(n_points)))
+
+
+def training_design(model: Any, n_points: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Draw a scrambled Sobol design of ``n_points`` parameter sets over the training sweep's ranges."""
+    from ..sweep.design import unit_samples
+
+    swept = [p for p in model.spec.parameters if p.name in model.parameters]
+    u = unit_samples("sobol", n_points, len(swept), seed=seed)
+    return {p.name: np.array([p.from_unit(x) for x in u[:, j]]) for j, p in enumerate(swept)}

@@ -28,6 +28,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import ConfigError, param_error, read_yaml_mapping, unknown_keys_error
+from ..sweep.dataset import open_sweep
 from .artefact import Surrogate, data_fingerprint
 from .data import FieldData, Normalizer, split_points, transform
 from .loss import pinball_loss
@@ -217,22 +218,10 @@ class SurrogateModule(lightning.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_loss"}}
 
 
-def _open(path: str) -> Any:
-    from ..data.io import read_dataset
-    from ..sweep.dataset import open_sweep
-
-    p = Path(path)
-    if p.is_dir():
-        return open_sweep(p)
-    if p.is_file():
-        return read_dataset(p)
-    raise ConfigError(f"sweep {path!r} not found: give a sweep store directory or an exported .nc file.")
-
-
 def prepare(config: TrainConfig) -> tuple[FieldData, np.ndarray, np.ndarray, np.ndarray]:
     """Read the sweep and split it; return the data and the train/val/test indices (into the data)."""
     data = FieldData.from_sweep(
-        _open(config.sweep), parameters=config.parameters, known_names=config.known, continuum=config.continuum
+        open_sweep(config.sweep), parameters=config.parameters, known_names=config.known, continuum=config.continuum
     )
     if config.test_points is not None:
         ids = list(data.point)

@@ -54,7 +54,8 @@ def open_sweep(path: str | Path, missing: str = "nan") -> xr.Dataset:
     Parameters
     ----------
     path : str or Path
-        The store.
+        The store, or a NetCDF written by :func:`export_sweep` (read as it is, then filtered
+        by ``missing``).
     missing : {"nan", "drop"}
         ``"nan"`` (default) keeps every point of the design, filling the fields of failed and
         missing points with NaN (integer variables become floats then); ``"drop"`` keeps only
@@ -80,6 +81,11 @@ def open_sweep(path: str | Path, missing: str = "nan") -> xr.Dataset:
 
     if missing not in ("nan", "drop"):
         raise param_error("missing", missing, "'nan' or 'drop'")
+    if Path(path).is_file():  # an exported sweep
+        ds = read_dataset(path)
+        if missing == "drop" and "point_status" in ds:
+            ds = ds.isel(point=np.flatnonzero(ds["point_status"].values.astype(str) == _STATUS_DONE))
+        return ds
     store = SweepStore(path)
     spec = store.spec
     status = store.status()
