@@ -39,8 +39,9 @@ def main() -> None:
     ap.add_argument("--out", default="surrogate_schedules.json")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    variant = "continuum" if args.continuum else "plain"  # one directory per variant: runs may overlap
     cfg = TrainConfig(
-        sweep=args.sweep, out=f"{args.workdir}/schedules_s{args.seed}", parameters=("permittivity",
+        sweep=args.sweep, out=f"{args.workdir}/schedules_{variant}_s{args.seed}", parameters=("permittivity",
         "concentration_cm3", "voltage_V"), known=("log10_time", "voltage"), budget_s=args.budget,
         max_epochs=100_000, patience=10, progress=False, seed=args.seed, continuum=args.continuum,
     )  # fmt: skip

@@ -200,6 +200,9 @@ def test_training_persistence_and_reproducibility(trained, tmp_path):
     for name in ("weights.pt", "config.yaml", "normalisation.yaml", "metrics.yaml", "fingerprint.txt"):
         assert Path(cfg.out, name).is_file()
     assert Path(cfg.out, "logs", "metrics.csv").is_file() and Path(cfg.out, "checkpoints", "best.ckpt").is_file()
+    # the configured AdamW weight decay is the one the optimiser ran with
+    groups = torch.load(Path(cfg.out, "checkpoints", "best.ckpt"), weights_only=False)["optimizer_states"][0]
+    assert [g["weight_decay"] for g in groups["param_groups"]] == [cfg.weight_decay] and cfg.weight_decay > 0
     loaded = Surrogate.load(cfg.out)
     params = {"permittivity": [30.0, 150.0], "voltage_V": [0.2, 0.9], "voltage_rise_time_s": [2e-9, 5e-8]}
     fields = np.ones((2, 12, 1, 11), dtype=np.float32)
@@ -285,6 +288,8 @@ def test_example_training_config_parses():
         TrainConfig(sweep="x", max_epochs=0)
     with pytest.raises(ConfigError, match="unknown"):
         TrainConfig(sweep="x", model={"width": 3})
+    with pytest.raises(ConfigError, match="weight_decay"):
+        TrainConfig(sweep="x", weight_decay=-0.1)
 
 
 def test_demo_story_runs_at_smoke_size(tmp_path, capsys):
