@@ -23,7 +23,8 @@ import torch
 from surrodyn.surrogate import FieldData, Surrogate, evaluate
 from surrodyn.sweep import open_sweep
 
-KEYS = ("mae_median", "mae_mean", "noise_floor", "continuum_mae", "coverage_10_90", "continuation_mae", "steady_mae")
+KEYS = ("mae_median", "mae_mean", "noise_floor", "continuum_mae", "coverage_10_90", "continuation_mae", "steady_mae",
+        "crossings")  # fmt: skip
 
 
 def load(sweep: str, model: Surrogate) -> FieldData:
