@@ -1,0 +1,29 @@
+"""Collective variables learned from MD trajectories with a beta-VAE (see ``docs/cv.md``).
+
+So far: the network and its loss (:mod:`.vae`) and training with collapse diagnostics
+(:mod:`.learn`). Featurisation of trajectories, interpretation, export and the CLI follow.
+"""
+
+from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
+from .metrics import knn_r2
+from .toy import muller_brown, muller_brown_features, muller_brown_samples
+from .vae import ACTIVE_THRESHOLD, BetaVAE, BetaVAEConfig, VAEOutput, diagnostics, vae_loss
+
+__all__ = [
+    "ACTIVE_THRESHOLD",
+    "BetaVAE",
+    "BetaVAEConfig",
+    "CollapseWarning",
+    "FitSettings",
+    "LearnedCV",
+    "Standardizer",
+    "VAEOutput",
+    "diagnostics",
+    "fit_cv",
+    "knn_r2",
+    "lagged_pairs",
+    "muller_brown",
+    "muller_brown_features",
+    "muller_brown_samples",
+    "vae_loss",
+]

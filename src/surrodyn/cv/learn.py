@@ -1,0 +1,366 @@
+"""Learn collective variables from feature frames: standardise, train the beta-VAE, diagnose, save.
+
+The entry point is :func:`fit_cv`; a trained model is a :class:`LearnedCV` (standardisation
+statistics + network + diagnostics), saved as a directory and loadable without the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning
+import numpy as np
+import torch
+
+from ..data.io import atomic_write_bytes
+from ..errors import ConfigError, param_error
+from .vae import BetaVAE, BetaVAEConfig, diagnostics, vae_loss
+
+__all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs"]
+
+
+class CollapseWarning(UserWarning):
+    """A latent dimension carries no information (posterior collapse)."""
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-feature mean and standard deviation (constant features keep scale 1 and are reported)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        """Fit on frames (N, F)."""
+        x = np.asarray(x, dtype=np.float64)
+        std = x.std(0)
+        return cls(x.mean(0), np.where(std > 1e-12 * (1.0 + np.abs(x.mean(0))), std, 1.0))
+
+    @property
+    def constant(self) -> np.ndarray:
+        """Indices of features that did not vary in the fitting data."""
+        return np.flatnonzero(self.std == 1.0)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Standardise frames (..., F) to float32."""
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """Training settings of :func:`fit_cv`.
+
+    Parameters
+    ----------
+    beta : float
+        Weight of the KL term (0 gives a plain autoencoder with a noisy bottleneck).
+    warmup_epochs : int
+        Epochs over which β rises linearly from 0 to ``beta`` (0: constant β).
+    lag : int
+        Time lag τ in frames: reconstruct the frame at t + τ (0: the frame itself).
+    max_epochs, patience : int
+        Epoch limit and early-stopping patience on the validation loss.
+    batch_size : int
+        Frames per batch.
+    learning_rate : float
+        Adam learning rate.
+    val_fraction : float
+        Frames (contiguous blocks, not random frames, so that correlated neighbours do not leak)
+        held out for early stopping.
+    seed : int
+        Seed of initialisation, split and batching.
+    threads : int
+        Torch intra-op threads.
+    budget_s : float or None
+        Wall-clock limit.
+    progress : bool
+        Show Lightning's progress bar.
+    """
+
+    beta: float = 0.1
+    warmup_epochs: int = 0
+    lag: int = 0
+    max_epochs: int = 300
+    patience: int = 20
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.1
+    seed: int = 0
+    threads: int = 1
+    budget_s: float | None = None
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.beta >= 0:
+            raise param_error("beta", self.beta, "a non-negative number")
+        for name in ("max_epochs", "patience", "batch_size", "threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise param_error(name, value, "a positive integer")
+        for name in ("warmup_epochs", "lag"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise param_error(name, value, "a non-negative integer")
+        if not 0 < self.val_fraction < 0.5:
+            raise param_error("val_fraction", self.val_fraction, "a fraction in (0, 0.5)")
+        if not self.learning_rate > 0:
+            raise param_error("learning_rate", self.learning_rate, "a positive number")
+
+
+def lagged_pairs(trajectories: Sequence[np.ndarray], lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Input frames and their targets ``lag`` frames later, never across trajectory boundaries.
+
+    Parameters
+    ----------
+    trajectories : sequence of numpy.ndarray
+        Feature arrays (n_frames_i, F), each one continuous trajectory.
+    lag : int
+        Lag in frames (0: targets are the inputs).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Inputs and targets, each (N, F).
+    """
+    xs, ys = [], []
+    for traj in trajectories:
+        traj = np.asarray(traj)
+        if traj.ndim != 2:
+            raise ConfigError(f"a trajectory's features must be (frames, features); got shape {traj.shape}.")
+        if traj.shape[0] > lag:
+            xs.append(traj[: traj.shape[0] - lag])
+            ys.append(traj[lag:])
+    if not xs:
+        raise ConfigError(f"no trajectory is longer than the lag ({lag} frames).")
+    if len({x.shape[1] for x in xs}) != 1:
+        raise ConfigError("all trajectories must have the same features.")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+class _Module(lightning.LightningModule):
+    def __init__(self, network: BetaVAE, settings: FitSettings) -> None:
+        super().__init__()
+        self.network, self.settings = network, settings
+
+    def _beta(self) -> float:
+        s = self.settings
+        if s.warmup_epochs == 0:
+            return s.beta
+        return s.beta * min(1.0, (self.current_epoch + 1) / s.warmup_epochs)
+
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss, recon, kl = vae_loss(self.network(x), y, self._beta())
+        self.log_dict({"train_loss": loss, "recon": recon, "kl": kl}, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        # the full-beta objective with z = mu: a deterministic criterion that does not drift with the warm-up
+        loss, _, _ = vae_loss(self.network(x, sample=False), y, self.settings.beta)
+        self.log("val_loss", loss, prog_bar=True, batch_size=x.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.Adam(self.network.parameters(), lr=self.settings.learning_rate)
+
+
+@dataclass
+class LearnedCV:
+    """A trained beta-VAE CV: standardisation, network, feature names and diagnostics.
+
+    Parameters
+    ----------
+    network : BetaVAE
+        The trained network (eval mode).
+    standardizer : Standardizer
+        Feature statistics of the training frames.
+    feature_names : list of str
+        One name per feature.
+    info : dict
+        Settings, diagnostics (:func:`surrodyn.cv.vae.diagnostics`) and timings.
+    """
+
+    network: BetaVAE
+    standardizer: Standardizer
+    feature_names: list[str]
+    info: dict[str, Any]
+
+    @property
+    def n_latent(self) -> int:
+        """Number of latent dimensions."""
+        return self.network.config.n_latent
+
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """Return the CVs (encoder means) of frames (N, F), shape (N, n_latent)."""
+        x = np.asarray(features)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names):
+            raise ConfigError(f"features must be (frames, {len(self.feature_names)}); got shape {x.shape}.")
+        with torch.inference_mode():
+            mu, _ = self.network.encode(torch.from_numpy(self.standardizer(x)))
+        return mu.numpy().astype(np.float64)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory: ``weights.pt``, ``model.json`` (config, statistics, names, info)."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        import io
+
+        buf = io.BytesIO()
+        torch.save(self.network.state_dict(), buf)
+        atomic_write_bytes(out / "weights.pt", buf.getvalue())
+        meta = {
+            "config": dataclasses.asdict(self.network.config),
+            "mean": self.standardizer.mean.tolist(),
+            "std": self.standardizer.std.tolist(),
+            "feature_names": list(self.feature_names),
+            "info": self.info,
+        }
+        atomic_write_bytes(out / "model.json", json.dumps(meta, indent=1).encode())
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> LearnedCV:
+        """Read a model directory written by :meth:`save`."""
+        p = Path(path)
+        if not (p / "model.json").is_file() or not (p / "weights.pt").is_file():
+            raise ConfigError(f"{p} is not a CV model directory (model.json and weights.pt expected).")
+        meta = json.loads((p / "model.json").read_text())
+        cfg = meta["config"]
+        cfg = BetaVAEConfig(**{**cfg, "encoder": tuple(cfg["encoder"]), "decoder": tuple(cfg["decoder"])})
+        network = BetaVAE(cfg)
+        network.load_state_dict(torch.load(p / "weights.pt", weights_only=True))
+        network.eval()
+        std = Standardizer(np.asarray(meta["mean"]), np.asarray(meta["std"]))
+        return cls(network, std, list(meta["feature_names"]), meta["info"])
+
+
+def _blocks_split(n: int, val_fraction: float, rng: np.random.Generator, n_blocks: int = 10) -> np.ndarray:
+    """Boolean validation mask made of contiguous blocks (correlated neighbouring frames stay together)."""
+    edges = np.linspace(0, n, n_blocks * 10 + 1).astype(int)
+    k = max(1, round(val_fraction * (len(edges) - 1)))
+    chosen = rng.choice(len(edges) - 1, size=k, replace=False)
+    mask = np.zeros(n, dtype=bool)
+    for c in chosen:
+        mask[edges[c] : edges[c + 1]] = True
+    return mask
+
+
+def fit_cv(
+    trajectories: np.ndarray | Sequence[np.ndarray],
+    config: BetaVAEConfig | dict[str, Any] | None = None,
+    settings: FitSettings | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> LearnedCV:
+    """Train a beta-VAE CV on feature frames.
+
+    Parameters
+    ----------
+    trajectories : numpy.ndarray or sequence of numpy.ndarray
+        Features (n_frames, F) of one trajectory, or a list of trajectories (for a lag > 0 the
+        frames of each must be consecutive in time).
+    config : BetaVAEConfig or dict, optional
+        Architecture (``n_features`` is taken from the data when a dict or None is given).
+    settings : FitSettings, optional
+        Training settings.
+    feature_names : sequence of str, optional
+        One name per feature (default ``f0, f1, ...``).
+
+    Returns
+    -------
+    LearnedCV
+        The model with ``info["diagnostics"]`` (KL per dimension, active units, variance
+        explained on all frames). A :class:`CollapseWarning` is issued for every inactive latent
+        dimension.
+    """
+    settings = settings or FitSettings()
+    trajs = [trajectories] if isinstance(trajectories, np.ndarray) and np.ndim(trajectories) == 2 else trajectories
+    x, y = lagged_pairs(list(trajs), settings.lag)
+    if not np.isfinite(x).all():
+        raise ConfigError("the features contain NaN or infinite values.")
+    n_frames, n_features = x.shape
+    if n_frames < 20:
+        raise ConfigError(f"{n_frames} frames are too few to learn a CV (at least 20 needed).")
+    names = [f"f{i}" for i in range(n_features)] if feature_names is None else [str(n) for n in feature_names]
+    if len(names) != n_features:
+        raise ConfigError(f"{len(names)} feature names for {n_features} features.")
+    if isinstance(config, BetaVAEConfig):
+        if config.n_features != n_features:
+            raise param_error("n_features", config.n_features, f"the data's {n_features} features")
+        cfg = config
+    else:
+        cfg = BetaVAEConfig(n_features=n_features, **(config or {}))
+    torch.set_num_threads(settings.threads)
+    lightning.seed_everything(settings.seed, workers=True, verbose=False)
+    std = Standardizer.fit(np.concatenate([np.asarray(t) for t in trajs]))
+    if std.constant.size:
+        warnings.warn(
+            f"features {[names[i] for i in std.constant]} are constant in the data and carry nothing.",
+            UserWarning,
+            stacklevel=2,
+        )
+    xs, ys = torch.from_numpy(std(x)), torch.from_numpy(std(y))
+    val = _blocks_split(n_frames, settings.val_fraction, np.random.default_rng(settings.seed))
+    gen = torch.Generator().manual_seed(settings.seed)
+    train_ds = torch.utils.data.TensorDataset(xs[~val], ys[~val])
+    loader = torch.utils.data.DataLoader(train_ds, batch_size=settings.batch_size, shuffle=True, generator=gen)
+    val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xs[val], ys[val]), batch_size=4096)
+    network = BetaVAE(cfg)
+    module = _Module(network, settings)
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    best: dict[str, Any] = {}
+
+    class _KeepBest(lightning.Callback):  # the weights of the lowest validation loss, in memory
+        def on_validation_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+            loss = trainer.callback_metrics.get("val_loss")
+            warm = trainer.current_epoch + 1 >= settings.warmup_epochs
+            if loss is not None and warm and float(loss) < best.get("loss", np.inf):
+                best["loss"] = float(loss)
+                best["state"] = {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+    trainer = lightning.Trainer(
+        max_epochs=settings.max_epochs,
+        max_time=None if settings.budget_s is None else {"seconds": settings.budget_s},
+        callbacks=[EarlyStopping("val_loss", patience=settings.patience), _KeepBest()],
+        logger=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        devices=1,
+        deterministic=True,
+        enable_progress_bar=settings.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    t0 = time.perf_counter()
+    trainer.fit(module, loader, val_loader)
+    seconds = time.perf_counter() - t0
+    if "state" in best:
+        network.load_state_dict(best["state"])
+    network.eval()
+    diag = diagnostics(network, xs, ys)
+    info = {
+        "settings": dataclasses.asdict(settings),
+        "n_frames": int(n_frames),
+        "epochs": int(trainer.current_epoch),
+        "train_seconds": round(seconds, 3),
+        "best_val_loss": best.get("loss"),
+        "diagnostics": diag,
+    }
+    for d, active in enumerate(diag["active"]):
+        if not active:
+            warnings.warn(
+                f"latent dimension {d} is inactive (Var of its mean {diag['latent_variance'][d]:.2e}, KL "
+                f"{diag['kl_per_dim'][d]:.2e} nats): it carries nothing. Lower beta, or use fewer latent dimensions.",
+                CollapseWarning,
+                stacklevel=2,
+            )
+    return LearnedCV(network, std, names, info)

@@ -1,0 +1,130 @@
+"""beta-VAE collective variables: loss, training, collapse diagnostics, persistence (Müller–Brown toy)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from surrodyn.cv import (
+    BetaVAE,
+    BetaVAEConfig,
+    CollapseWarning,
+    FitSettings,
+    LearnedCV,
+    fit_cv,
+    knn_r2,
+    lagged_pairs,
+    muller_brown,
+    muller_brown_features,
+    muller_brown_samples,
+)
+from surrodyn.cv.vae import kl_per_dim
+from surrodyn.errors import ConfigError
+
+FAST = {"max_epochs": 60, "patience": 10, "batch_size": 128}
+
+
+@pytest.fixture(scope="module")
+def toy():
+    pos = muller_brown_samples(2000, seed=0)
+    return pos, muller_brown_features(pos, seed=1)
+
+
+def test_muller_brown_minima_and_exact_sampling():
+    # the three minima of the literature (Müller & Brown 1979)
+    for (x, y), v in [((-0.558, 1.442), -146.70), ((0.623, 0.028), -108.17), ((-0.050, 0.467), -80.77)]:
+        assert muller_brown(x, y) == pytest.approx(v, abs=0.05)
+    pos = muller_brown_samples(20000, kT=20.0, seed=3)
+    # basin A (x < -0.25, y > 1) against basin B (x > 0.25, y < 0.5): the ratio of Boltzmann
+    # weights integrated on a fine grid, within 4 sigma of the sampling noise
+    g = np.linspace(-1.7, 1.2, 600), np.linspace(-0.4, 2.1, 600)
+    xx, yy = np.meshgrid(*g, indexing="ij")
+    w = np.exp(-(muller_brown(xx, yy) - muller_brown(xx, yy).min()) / 20.0)
+    in_a, in_b = (xx < -0.25) & (yy > 1.0), (xx > 0.25) & (yy < 0.5)
+    ratio = w[in_a].sum() / w[in_b].sum()
+    na = np.sum((pos[:, 0] < -0.25) & (pos[:, 1] > 1.0))
+    nb = np.sum((pos[:, 0] > 0.25) & (pos[:, 1] < 0.5))
+    assert abs(na / nb - ratio) < 4 * ratio * np.sqrt(1 / na + 1 / nb)
+
+
+def test_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(50, 3), torch.randn(50, 3)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    torch.testing.assert_close(kl_per_dim(mu, logvar), torch.distributions.kl_divergence(q, p))
+
+
+def test_knn_r2_sees_smooth_maps_and_angles():
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-np.pi, np.pi, 3000)
+    assert knn_r2(np.column_stack([np.sin(t), np.cos(t)]), t, periodic=True) > 0.98
+    assert knn_r2(np.tanh(t), t) > 0.98  # any monotone map, not only a linear one
+    assert knn_r2(rng.standard_normal((3000, 2)), t, periodic=True) < 0.05
+
+
+def test_beta_vae_learns_the_two_slow_coordinates(toy):
+    pos, feats = toy
+    cv = fit_cv(feats, {"n_latent": 2}, FitSettings(beta=0.1, **FAST))
+    z = cv.transform(feats)
+    d = cv.info["diagnostics"]
+    assert d["n_active"] == 2 and d["variance_explained"] > 0.95
+    assert knn_r2(z, pos[:, 0]) > 0.95 and knn_r2(z, pos[:, 1]) > 0.95
+
+
+def test_a_surplus_latent_dimension_is_reported_as_collapsed(toy):
+    # two degrees of freedom, three latents, strong beta: one dimension must be found empty
+    _, feats = toy
+    with pytest.warns(CollapseWarning, match="inactive"):
+        cv = fit_cv(feats, {"n_latent": 3}, FitSettings(beta=1.0, **FAST))
+    d = cv.info["diagnostics"]
+    assert d["n_active"] == 2
+    empty = int(np.argmin(d["latent_variance"]))
+    assert d["kl_per_dim"][empty] < 0.05 < min(k for i, k in enumerate(d["kl_per_dim"]) if i != empty)
+
+
+def test_standardisation_makes_the_feature_unit_irrelevant(toy):
+    _, feats = toy
+    settings = FitSettings(beta=0.1, **{**FAST, "max_epochs": 15})
+    a = fit_cv(feats, {"n_latent": 2}, settings).transform(feats)
+    b = fit_cv(feats * 1e-3, {"n_latent": 2}, settings).transform(feats * 1e-3)  # nm -> um
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_persistence_and_reproducibility(toy, tmp_path):
+    _, feats = toy
+    names = [f"d{i}" for i in range(feats.shape[1])]
+    settings = FitSettings(beta=0.1, lag=2, warmup_epochs=3, **{**FAST, "max_epochs": 8})
+    cv = fit_cv([feats[:1000], feats[1000:]], {"n_latent": 2}, settings, feature_names=names)
+    assert cv.info["n_frames"] == 2000 - 2 * 2  # lagged pairs never cross trajectories
+    loaded = LearnedCV.load(cv.save(tmp_path / "cv"))
+    assert loaded.feature_names == names and loaded.info["settings"]["lag"] == 2
+    np.testing.assert_array_equal(loaded.transform(feats[:50]), cv.transform(feats[:50]))
+    again = fit_cv([feats[:1000], feats[1000:]], {"n_latent": 2}, settings, feature_names=names)
+    for v1, v2 in zip(cv.network.state_dict().values(), again.network.state_dict().values(), strict=True):
+        assert torch.equal(v1, v2)
+
+
+def test_bad_input_is_named():
+    x = np.zeros((100, 3))
+    with pytest.raises(ConfigError, match="lag"):
+        lagged_pairs([x[:3]], lag=5)
+    with pytest.raises(ConfigError, match="NaN"):
+        fit_cv(np.full((100, 3), np.nan))
+    with pytest.raises(ConfigError, match="too few"):
+        fit_cv(np.ones((5, 3)))
+    with pytest.raises(ConfigError, match="beta"):
+        FitSettings(beta=-1)
+    with pytest.raises(ConfigError, match="activation"):
+        BetaVAEConfig(n_features=3, activation="sigmoid!")
+    with pytest.raises(ConfigError, match="n_features"):
+        fit_cv(np.random.default_rng(0).random((100, 3)), BetaVAEConfig(n_features=4))
+    with pytest.warns(UserWarning, match="constant"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapseWarning)
+        rng = np.random.default_rng(0)
+        fit_cv(np.column_stack([rng.random(100), np.ones(100)]), settings=FitSettings(max_epochs=2))
+    net = BetaVAE(BetaVAEConfig(n_features=4, n_latent=2))
+    out = net(torch.zeros(7, 4), sample=False)
+    assert out.recon.shape == (7, 4) and torch.equal(out.z, out.mu)
