@@ -1,9 +1,20 @@
 """Collective variables learned from MD trajectories with a beta-VAE (see ``docs/cv.md``).
 
-So far: the network and its loss (:mod:`.vae`) and training with collapse diagnostics
-(:mod:`.learn`). Featurisation of trajectories, interpretation, export and the CLI follow.
+So far: featurisation of trajectories and COLVAR files (:mod:`.features`), the network and its
+loss (:mod:`.vae`), and training with collapse diagnostics (:mod:`.learn`). Interpretation,
+export and the CLI follow.
 """
 
+from .features import (
+    Angles,
+    CentreOfMassDistance,
+    Contacts,
+    Dihedrals,
+    Distances,
+    FeatureStream,
+    Featurizer,
+    read_colvar,
+)
 from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
 from .metrics import knn_r2
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
@@ -11,9 +22,16 @@ from .vae import ACTIVE_THRESHOLD, BetaVAE, BetaVAEConfig, VAEOutput, diagnostic
 
 __all__ = [
     "ACTIVE_THRESHOLD",
+    "Angles",
     "BetaVAE",
     "BetaVAEConfig",
+    "CentreOfMassDistance",
     "CollapseWarning",
+    "Contacts",
+    "Dihedrals",
+    "Distances",
+    "FeatureStream",
+    "Featurizer",
     "FitSettings",
     "LearnedCV",
     "Standardizer",
@@ -25,5 +43,6 @@ __all__ = [
     "muller_brown",
     "muller_brown_features",
     "muller_brown_samples",
+    "read_colvar",
     "vae_loss",
 ]
