@@ -128,3 +128,38 @@ def test_bad_input_is_named():
     net = BetaVAE(BetaVAEConfig(n_features=4, n_latent=2))
     out = net(torch.zeros(7, 4), sample=False)
     assert out.recon.shape == (7, 4) and torch.equal(out.z, out.mu)
+
+
+def test_variable_ranking_on_exact_relations():
+    from surrodyn.cv.interpret import latent_correlation, rank_variables, top_variables
+
+    rng = np.random.default_rng(1)
+    x, y, t, noise = rng.normal(size=(4, 3000))
+    t = np.angle(np.exp(1j * 3 * t))  # an angle spread over the whole circle
+    latent = np.column_stack([x, y**3, np.cos(t)])
+    table = rank_variables(latent, {"x": x, "y": y, "t": t, "noise": noise}, periodic=["t"])
+    assert list(table["variable"].values) == ["x", "y", "sin t", "cos t", "noise"]
+    assert float(table["pearson"].sel(latent=0, variable="x")) == pytest.approx(1.0)
+    # y**3 is monotone in y: Spearman sees a perfect relation, Pearson a weaker one
+    assert float(table["spearman"].sel(latent=1, variable="y")) == pytest.approx(1.0)
+    assert float(table["pearson"].sel(latent=1, variable="y")) < 0.8
+    top = top_variables(table, n=2)
+    assert top[0][0][0] == "x" and top[1][0][0] == "y" and top[2][0][0] == "cos t"
+    mi = table["mutual_information"]
+    assert float(mi.sel(latent=0, variable="x")) > 2.0 and float(mi.sel(latent=0, variable="noise")) < 0.05
+    c = latent_correlation(latent)
+    assert c.shape == (3, 3) and np.abs(c - np.eye(3)).max() < 0.05
+
+
+def test_learned_latents_are_named_by_the_geometry(toy):
+    from surrodyn.cv.interpret import latent_correlation, rank_variables, top_variables
+
+    pos, feats = toy
+    cv = fit_cv(feats, {"n_latent": 2}, FitSettings(beta=0.1, **FAST))
+    z = cv.transform(feats)
+    noise = np.random.default_rng(5).standard_normal(len(z))
+    table = rank_variables(z, {"x": pos[:, 0], "y": pos[:, 1], "noise": noise})
+    for d, ranked in top_variables(table, by="mutual_information", n=3).items():
+        assert ranked[-1][0] == "noise", (d, ranked)  # both coordinates carry more than noise
+    assert np.abs(table["spearman"].sel(variable="noise").values).max() < 0.1
+    assert latent_correlation(z).shape == (2, 2)

@@ -1,8 +1,9 @@
 """Collective variables learned from MD trajectories with a beta-VAE (see ``docs/cv.md``).
 
 So far: featurisation of trajectories and COLVAR files (:mod:`.features`), the network and its
-loss (:mod:`.vae`), and training with collapse diagnostics (:mod:`.learn`). Interpretation,
-export and the CLI follow.
+loss (:mod:`.vae`), training with collapse diagnostics (:mod:`.learn`), and the ranking of
+geometric variables per latent dimension (:mod:`.interpret`). The geometric-variable library
+from a topology, plots, export and the CLI follow.
 """
 
 from .features import (
@@ -15,6 +16,7 @@ from .features import (
     Featurizer,
     read_colvar,
 )
+from .interpret import latent_correlation, rank_variables, top_variables
 from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
 from .metrics import knn_r2
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
@@ -40,9 +42,12 @@ __all__ = [
     "fit_cv",
     "knn_r2",
     "lagged_pairs",
+    "latent_correlation",
     "muller_brown",
     "muller_brown_features",
     "muller_brown_samples",
+    "rank_variables",
     "read_colvar",
+    "top_variables",
     "vae_loss",
 ]
