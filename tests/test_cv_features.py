@@ -158,3 +158,50 @@ def test_bad_specs_are_named(files, frames):
         FeatureStream(top, traj.with_name("missing.dcd"), [Distances()])
     with pytest.raises(ConfigError, match="positions"):
         Featurizer(u, [Distances()]).compute(frames[:, :3])
+
+
+def _capped_serine(n_frames: int = 9):
+    """ACE-SER-NME heavy atoms plus two hydrogens, with bonds; random frames."""
+    names = ["CH3", "C", "O", "N", "H", "CA", "CB", "OG", "HG", "C", "O", "N", "C"]
+    res = [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2]
+    u = mda.Universe.empty(len(names), n_residues=3, atom_resindex=res, trajectory=True)
+    u.add_TopologyAttr("names", names)
+    u.add_TopologyAttr("resnames", ["ACE", "SER", "NME"])
+    u.add_TopologyAttr("resids", [1, 2, 3])
+    u.add_TopologyAttr("segids", ["A"])
+    u.add_TopologyAttr("masses", [12.0] * len(names))
+    bonds = [(0, 1), (1, 2), (1, 3), (3, 4), (3, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (9, 11), (11, 12)]
+    u.add_TopologyAttr("bonds", bonds)
+    from MDAnalysis.coordinates.memory import MemoryReader
+
+    pos = np.random.default_rng(2).uniform(0.0, 1.0, (n_frames, len(names), 3))
+    u.load_new(pos * 10.0, format=MemoryReader)
+    return u, pos
+
+
+def test_geometric_library_from_a_topology(tmp_path):
+    from surrodyn.cv.interpret import geometric_library, geometric_variables
+
+    u, pos = _capped_serine()
+    specs, periodic = geometric_library(u)
+    assert periodic == ["phi SER2", "psi SER2", "chi1 SER2"]
+    f = Featurizer(u, specs)
+    heavy = [i for i, n in enumerate(u.atoms.names) if not n.startswith("H")]
+    n_dist = len(heavy) * (len(heavy) - 1) // 2
+    # bond angles between heavy-atom bonds: at C1 (3 neighbours: 3 angles), N3 (2: 1), CA5 (3: 3), CB6 (1),
+    # C9 (3: 3), N11 (1)
+    assert f.n_features == n_dist + 3 + 1 + 3 + 1 + 3 + 1 + 3
+    assert f.names[-3:] == periodic
+    out = f.compute(pos)
+    direct = Featurizer(u, [Dihedrals(((1, 3, 5, 9), (3, 5, 9, 11), (3, 5, 6, 7)), sincos=False)]).compute(pos)
+    np.testing.assert_allclose(out[:, -3:], direct)  # phi = C-N-CA-C, psi = N-CA-C-N', chi1 = N-CA-CB-OG
+    # the same through files (PDB with CONECT records for the bonds, DCD frames)
+    u.atoms.write(tmp_path / "top.pdb", bonds="all")
+    with mda.Writer(str(tmp_path / "t.dcd"), n_atoms=len(u.atoms)) as w:
+        for _ in u.trajectory:
+            w.write(u.atoms)
+    values, per = geometric_variables(tmp_path / "top.pdb", tmp_path / "t.dcd", stride=2)
+    assert per == periodic and len(values) == f.n_features
+    np.testing.assert_allclose(values["psi SER2"], direct[::2, 1], atol=1e-5)
+    with pytest.raises(ConfigError, match="no such file"):
+        geometric_variables(tmp_path / "nope.pdb", None)

@@ -2,8 +2,8 @@
 
 So far: featurisation of trajectories and COLVAR files (:mod:`.features`), the network and its
 loss (:mod:`.vae`), training with collapse diagnostics (:mod:`.learn`), and the ranking of
-geometric variables per latent dimension (:mod:`.interpret`). The geometric-variable library
-from a topology, plots, export and the CLI follow.
+geometric variables per latent dimension, from an automatic library of the topology's variables
+(:mod:`.interpret`). Plots, export and the CLI follow.
 """
 
 from .features import (
@@ -16,7 +16,7 @@ from .features import (
     Featurizer,
     read_colvar,
 )
-from .interpret import latent_correlation, rank_variables, top_variables
+from .interpret import geometric_library, geometric_variables, latent_correlation, rank_variables, top_variables
 from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
 from .metrics import knn_r2
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
@@ -40,6 +40,8 @@ __all__ = [
     "VAEOutput",
     "diagnostics",
     "fit_cv",
+    "geometric_library",
+    "geometric_variables",
     "knn_r2",
     "lagged_pairs",
     "latent_correlation",

@@ -9,14 +9,18 @@ between latent dimensions measures disentanglement (off-diagonal near 0).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..errors import ConfigError
+from .features import Angles, Dihedrals, Distances, FeatureStream, Spec
 
-__all__ = ["latent_correlation", "rank_variables", "top_variables"]
+__all__ = ["geometric_library", "geometric_variables", "latent_correlation", "rank_variables", "top_variables"]
 
 
 def _columns(variables: Mapping[str, np.ndarray], periodic: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
@@ -108,3 +112,122 @@ def latent_correlation(latent: np.ndarray) -> np.ndarray:
     """Pearson correlation matrix between latent dimensions (disentanglement: off-diagonal ≈ 0)."""
     z = np.asarray(latent, dtype=float)
     return np.atleast_2d(np.corrcoef(z, rowvar=False))
+
+
+def _is_hydrogen(atom: Any) -> bool:
+    """Hydrogen by element when the topology has one, else by name (H*, 1HB, ...)."""
+    element = str(getattr(atom, "element", "") or "").strip()
+    if element:
+        return element.upper() in ("H", "D")
+    return re.match(r"^[0-9]*[HD]", str(atom.name)) is not None
+
+
+def geometric_library(
+    universe: Any,
+    heavy_distances: bool = True,
+    bond_angles: bool = True,
+    backbone: bool = True,
+    sidechain: bool = True,
+) -> tuple[list[Spec], list[str]]:
+    """Build the automatic library of geometric variables of a topology.
+
+    Parameters
+    ----------
+    universe : MDAnalysis.Universe
+        The topology.
+    heavy_distances : bool
+        All heavy-atom pair distances.
+    bond_angles : bool
+        Every angle between two bonds of heavy atoms at a common atom (needs bonds in the topology,
+        e.g. PDB CONECT records, PSF or PRMTOP; skipped without them).
+    backbone : bool
+        φ, ψ and ω of every residue that has them (named ``phi ALA2`` etc.).
+    sidechain : bool
+        χ1 of every residue that has it.
+
+    Returns
+    -------
+    tuple
+        Feature specs (dihedrals as raw angles) and the names of the periodic variables.
+    """
+    specs: list[Spec] = []
+    heavy = np.flatnonzero([not _is_hydrogen(atom) for atom in universe.atoms])
+    heavy_sel = "index " + " ".join(str(i) for i in heavy)
+    if heavy_distances and heavy.size > 1:
+        specs.append(Distances(heavy_sel))
+    if bond_angles and hasattr(universe, "bonds") and len(universe.bonds):
+        is_heavy = np.zeros(len(universe.atoms), dtype=bool)
+        is_heavy[heavy] = True
+        neighbours: dict[int, list[int]] = {}
+        for i, j in universe.bonds.indices:
+            if is_heavy[i] and is_heavy[j]:
+                neighbours.setdefault(int(i), []).append(int(j))
+                neighbours.setdefault(int(j), []).append(int(i))
+        triples = tuple(
+            (a, centre, b)
+            for centre, nb in sorted(neighbours.items())
+            for k, a in enumerate(sorted(nb))
+            for b in sorted(nb)[k + 1 :]
+        )
+        if triples:
+            specs.append(Angles(triples))
+    quads, labels = [], []
+    for res in universe.residues:
+        tag = f"{res.resname}{res.resid}"
+        chosen = []
+        if backbone:
+            chosen += [("phi", res.phi_selection()), ("psi", res.psi_selection()), ("omega", res.omega_selection())]
+        if sidechain:
+            chosen.append(("chi1", res.chi1_selection()))
+        for name, group in chosen:
+            if group is not None and len(group) == 4:
+                quads.append(tuple(int(i) for i in group.indices))
+                labels.append(f"{name} {tag}")
+    if quads:
+        specs.append(Dihedrals(tuple(quads), labels=tuple(labels), sincos=False))
+    if not specs:
+        raise ConfigError("the topology gives no geometric variable (no heavy atoms, bonds or residues).")
+    return specs, labels
+
+
+def geometric_variables(
+    topology: str | Path,
+    trajectory: str | Path | Sequence[str | Path] | None,
+    extra: Sequence[Spec] = (),
+    chunk: int = 1000,
+    stride: int = 1,
+    **library: bool,
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Evaluate the geometric library (plus ``extra`` user-named specs) over a trajectory.
+
+    Parameters
+    ----------
+    topology, trajectory : path
+        As for :class:`surrodyn.cv.features.FeatureStream`.
+    extra : sequence of Spec
+        Additional variables (dihedrals among them should use ``sincos=False`` to stay angles).
+    chunk, stride : int
+        Streaming settings.
+    **library : bool
+        Switches of :func:`geometric_library`.
+
+    Returns
+    -------
+    tuple
+        ``{name: values per frame}`` and the names of the periodic ones, ready for
+        :func:`rank_variables`.
+    """
+    import MDAnalysis as mda
+
+    if not Path(topology).is_file():
+        raise ConfigError(f"{topology}: no such file.")
+    try:
+        universe = mda.Universe(str(topology))
+    except Exception as err:  # unreadable topology
+        raise ConfigError(f"MDAnalysis cannot read {topology}: {err}") from None
+    specs, periodic = geometric_library(universe, **library)
+    specs = [*specs, *extra]
+    periodic = periodic + [lab for s in extra if isinstance(s, Dihedrals) and not s.sincos for lab in (s.labels or ())]
+    stream = FeatureStream(topology, trajectory, specs, chunk=chunk, stride=stride)
+    values = stream.array()
+    return {name: values[:, k] for k, name in enumerate(stream.names)}, periodic
