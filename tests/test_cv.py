@@ -102,6 +102,10 @@ def test_persistence_and_reproducibility(toy, tmp_path):
     loaded = LearnedCV.load(cv.save(tmp_path / "cv"))
     assert loaded.feature_names == names and loaded.info["settings"]["lag"] == 2
     np.testing.assert_array_equal(loaded.transform(feats[:50]), cv.transform(feats[:50]))
+    meta = (tmp_path / "cv" / "model.json").read_text().replace('"format_version": 1', '"format_version": 99')
+    (tmp_path / "cv" / "model.json").write_text(meta)
+    with pytest.raises(ConfigError, match="format 99"):
+        LearnedCV.load(tmp_path / "cv")
     again = fit_cv([feats[:1000], feats[1000:]], {"n_latent": 2}, settings, feature_names=names)
     for v1, v2 in zip(cv.network.state_dict().values(), again.network.state_dict().values(), strict=True):
         assert torch.equal(v1, v2)

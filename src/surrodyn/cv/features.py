@@ -125,21 +125,11 @@ class Featurizer:
         labels = [f"{a.name}{a.index}" for a in universe.atoms]
         for spec in specs:
             if isinstance(spec, Distances):
-                a = self._select(universe, spec.selection)
-                pairs = (
-                    np.array(list(combinations(a, 2)))
-                    if spec.other is None
-                    else np.array([(i, j) for i in a for j in self._select(universe, spec.other) if i != j])
-                )
-                if pairs.size == 0:
-                    raise ConfigError(f"the selection {spec.selection!r} gives no atom pairs.")
+                pairs = self._pairs(universe, spec.selection, spec.other)
                 self._ops.append(("dist", pairs))
                 self.names += [f"dist {labels[i]}-{labels[j]}" for i, j in pairs]
             elif isinstance(spec, Contacts):
-                pairs = np.array(
-                    [(i, j) for i in self._select(universe, spec.selection)
-                     for j in self._select(universe, spec.other) if i != j]
-                )  # fmt: skip
+                pairs = self._pairs(universe, spec.selection, spec.other)
                 if not spec.r0 > 0 or spec.n <= 0 or spec.m <= spec.n:
                     raise param_error("contacts", (spec.r0, spec.n, spec.m), "r0 > 0 and 0 < n < m")
                 self._ops.append(("contact", (pairs, spec)))
@@ -166,6 +156,18 @@ class Featurizer:
                 self.names.append(f"com distance {spec.selection} / {spec.other}")
             else:
                 raise ConfigError(f"unknown feature spec {spec!r}.")
+
+    @classmethod
+    def _pairs(cls, universe: Any, selection: str, other: str | None) -> np.ndarray:
+        """Atom index pairs: within ``selection`` (each once), or between it and ``other`` (no self-pairs)."""
+        a = cls._select(universe, selection)
+        if other is None:
+            pairs = np.array(list(combinations(a, 2)))
+        else:
+            pairs = np.array([(i, j) for i in a for j in cls._select(universe, other) if i != j])
+        if pairs.size == 0:
+            raise ConfigError(f"the selections {selection!r} / {other!r} give no atom pairs.")
+        return pairs
 
     @staticmethod
     def _select(universe: Any, selection: str) -> np.ndarray:

@@ -19,11 +19,14 @@ import lightning
 import numpy as np
 import torch
 
-from ..data.io import atomic_write_bytes
+from ..data.io import atomic_torch_save, atomic_write_bytes
 from ..errors import ConfigError, param_error
 from .vae import BetaVAE, BetaVAEConfig, diagnostics, vae_loss
 
 __all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs"]
+
+
+FORMAT_VERSION = 1  # of the model directory written by LearnedCV.save
 
 
 class CollapseWarning(UserWarning):
@@ -212,12 +215,9 @@ class LearnedCV:
         """Write the model directory: ``weights.pt``, ``model.json`` (config, statistics, names, info)."""
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
-        import io
-
-        buf = io.BytesIO()
-        torch.save(self.network.state_dict(), buf)
-        atomic_write_bytes(out / "weights.pt", buf.getvalue())
+        atomic_torch_save(out / "weights.pt", self.network.state_dict())
         meta = {
+            "format_version": FORMAT_VERSION,
             "config": dataclasses.asdict(self.network.config),
             "mean": self.standardizer.mean.tolist(),
             "std": self.standardizer.std.tolist(),
@@ -234,6 +234,8 @@ class LearnedCV:
         if not (p / "model.json").is_file() or not (p / "weights.pt").is_file():
             raise ConfigError(f"{p} is not a CV model directory (model.json and weights.pt expected).")
         meta = json.loads((p / "model.json").read_text())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ConfigError(f"{p}: CV model format {meta.get('format_version')}, this code reads {FORMAT_VERSION}.")
         cfg = meta["config"]
         cfg = BetaVAEConfig(**{**cfg, "encoder": tuple(cfg["encoder"]), "decoder": tuple(cfg["decoder"])})
         network = BetaVAE(cfg)
@@ -243,9 +245,9 @@ class LearnedCV:
         return cls(network, std, list(meta["feature_names"]), meta["info"])
 
 
-def _blocks_split(n: int, val_fraction: float, rng: np.random.Generator, n_blocks: int = 10) -> np.ndarray:
-    """Boolean validation mask made of contiguous blocks (correlated neighbouring frames stay together)."""
-    edges = np.linspace(0, n, n_blocks * 10 + 1).astype(int)
+def _blocks_split(n: int, val_fraction: float, rng: np.random.Generator, n_blocks: int = 100) -> np.ndarray:
+    """Boolean validation mask of whole blocks out of ``n_blocks`` contiguous ones (neighbours stay together)."""
+    edges = np.linspace(0, n, n_blocks + 1).astype(int)
     k = max(1, round(val_fraction * (len(edges) - 1)))
     chosen = rng.choice(len(edges) - 1, size=k, replace=False)
     mask = np.zeros(n, dtype=bool)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..errors import OutputError
 
-__all__ = ["atomic_write_bytes", "check_writable", "read_dataset", "write_dataset"]
+__all__ = ["atomic_torch_save", "atomic_write_bytes", "check_writable", "read_dataset", "write_dataset"]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -114,6 +114,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(tmpname).unlink(missing_ok=True)
         raise
     return p
+
+
+def atomic_torch_save(path: str | Path, obj: object) -> Path:
+    """``torch.save`` ``obj`` (e.g. a state dict) to ``path`` atomically (torch is imported only here)."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _umask() -> int:

@@ -16,7 +16,6 @@ loads from a directory::
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import torch
 import xarray as xr
 import yaml
 
-from ..data.io import atomic_write_bytes
+from ..data.io import atomic_torch_save, atomic_write_bytes
 from ..errors import ConfigError, OutputError, param_error, read_yaml_mapping
 from ..sweep.design import point_config
 from ..sweep.spec import SweepSpec
@@ -349,9 +348,7 @@ class Surrogate:
             "sweep_spec": yaml.safe_load(self.spec_yaml),
             "info": _plain(self.info),
         }
-        buf = io.BytesIO()
-        torch.save(self.network.state_dict(), buf)
-        atomic_write_bytes(path / "weights.pt", buf.getvalue())
+        atomic_torch_save(path / "weights.pt", self.network.state_dict())
         norm = {"static": self.static_norm.to_dict(), "known": self.known_norm.to_dict()}
         atomic_write_bytes(path / "normalisation.yaml", yaml.safe_dump(norm, sort_keys=False).encode())
         atomic_write_bytes(path / "config.yaml", yaml.safe_dump(config, sort_keys=False).encode())
