@@ -17,6 +17,7 @@ _COMMANDS = {
     "continuum": ("surrodyn.cli.continuum", "continuum twin (modified PNP): run it, print scales and layers"),
     "sweep": ("surrodyn.cli.sweep", "parameter sweeps on Dask: run (resumable), status, export"),
     "surrogate": ("surrodyn.cli.surrogate", "TFT surrogate: train, predict, evaluate, explain, export, demo"),
+    "cv": ("surrodyn.cli.cv", "learned CVs from MD: train (beta-VAE, AE, PCA, TICA), explain, project, export"),
 }
 
 

@@ -64,7 +64,8 @@ class FitSettings:
     Parameters
     ----------
     beta : float
-        Weight of the KL term (0 gives a plain autoencoder with a noisy bottleneck).
+        Weight of the KL term. 0 gives a plain, deterministic autoencoder (the bottleneck is the
+        encoder mean, no sampling): the AE baseline.
     warmup_epochs : int
         Epochs over which β rises linearly from 0 to ``beta`` (0: constant β).
     lag : int
@@ -161,7 +162,7 @@ class _Module(lightning.LightningModule):
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss, recon, kl = vae_loss(self.network(x), y, self._beta())
+        loss, recon, kl = vae_loss(self.network(x, sample=self.settings.beta > 0), y, self._beta())
         self.log_dict({"train_loss": loss, "recon": recon, "kl": kl}, prog_bar=True, batch_size=x.shape[0])
         return loss
 
@@ -218,6 +219,7 @@ class LearnedCV:
         atomic_torch_save(out / "weights.pt", self.network.state_dict())
         meta = {
             "format_version": FORMAT_VERSION,
+            "kind": "beta-vae",
             "config": dataclasses.asdict(self.network.config),
             "mean": self.standardizer.mean.tolist(),
             "std": self.standardizer.std.tolist(),

@@ -1,0 +1,238 @@
+"""The CV jobs behind the CLI: train from a config, project a trajectory, explain a model.
+
+A trained model directory records the job that made it (``info["job"]``: topology, feature
+specs, reader, method and settings) and the resolved featurizer (``info["featurizer"]``: atom
+indices of every feature), so that a new trajectory is featurised exactly as the training one
+was, and exports can write the same features for PLUMED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..data.io import atomic_write_bytes, write_dataset
+from ..errors import ConfigError
+from .baselines import LinearCV, fit_linear_cv, load_cv
+from .config import CVConfig, specs_from_list
+from .features import Featurizer, read_colvar
+from .interpret import geometric_library, latent_correlation, rank_variables, top_variables
+from .learn import LearnedCV, fit_cv
+from .readers import TrajectoryReader
+
+__all__ = ["explain", "featurize", "project", "train"]
+
+CV = LearnedCV | LinearCV
+
+
+def _featurize(featurizer: Featurizer, reader: TrajectoryReader) -> np.ndarray:
+    blocks = [featurizer.compute(x, box) for x, box in reader]
+    if not blocks:
+        raise ConfigError(f"no frames in {[str(t) for t in reader.trajectories] or reader.topology}.")
+    return np.concatenate(blocks)
+
+
+def _job_features(config: CVConfig, trajectories: Sequence[str]) -> tuple[list[np.ndarray], list[str], Any]:
+    """Features of each trajectory of a job, their names and the featurizer (None for COLVAR input)."""
+    if config.colvar is not None:
+        names, values = read_colvar(config.colvar, config.columns)
+        return [values[:: config.stride]], names, None
+    trajs: list[str | None] = list(trajectories) or [None]
+    arrays, featurizer = [], None
+    for traj in trajs:
+        reader = TrajectoryReader(config.topology, traj, chunk=config.chunk, stride=config.stride,
+                                  reader=config.reader)  # fmt: skip
+        featurizer = featurizer or Featurizer(reader.universe, config.features)
+        arrays.append(_featurize(featurizer, reader))
+    return arrays, featurizer.names, featurizer
+
+
+def train(config: CVConfig, progress: bool = True) -> CV:
+    """Featurise the job's trajectories, fit the CV and save it to ``config.out``.
+
+    Parameters
+    ----------
+    config : CVConfig
+        The job.
+    progress : bool
+        Show the training progress bar (beta-VAE/AE).
+
+    Returns
+    -------
+    LearnedCV or LinearCV
+        The saved model.
+    """
+    import dataclasses
+
+    t0 = time.perf_counter()
+    arrays, names, featurizer = _job_features(config, config.trajectory)
+    seconds_features = time.perf_counter() - t0
+    if config.method in ("pca", "tica"):
+        model: CV = fit_linear_cv(arrays, config.method, n_latent=int(config.model.get("n_latent", 2)),
+                                  lag=max(config.training.lag, 1), feature_names=names)  # fmt: skip
+    else:
+        settings = dataclasses.replace(config.training, progress=progress)
+        model = fit_cv(arrays, config.model, settings, feature_names=names)
+    model.info["job"] = config.to_dict()
+    model.info["featurize_seconds"] = round(seconds_features, 3)
+    if featurizer is not None and hasattr(featurizer, "to_dict"):
+        model.info["featurizer"] = featurizer.to_dict()
+    model.save(config.out)
+    return model
+
+
+def featurize(
+    model: CV,
+    trajectory: str | Path | Sequence[str | Path],
+    topology: str | Path | None = None,
+    stride: int = 1,
+    reader: str | None = None,
+) -> np.ndarray:
+    """Features of a trajectory, computed as for the model's training frames.
+
+    Parameters
+    ----------
+    model : LearnedCV or LinearCV
+        A model trained by :func:`train` (its job records the features).
+    trajectory : path or list of paths
+        Trajectory file(s), or a COLVAR file for a model trained on COLVAR columns.
+    topology : path, optional
+        Topology (default: the training job's).
+    stride : int
+        Frame stride.
+    reader : str, optional
+        Trajectory reader (default: the training job's).
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_frames, n_features).
+    """
+    job = model.info.get("job")
+    if job is None:
+        raise ConfigError("this model does not record its features (it was not trained by `surrodyn cv train`).")
+    if job.get("colvar") is not None:
+        files = [trajectory] if isinstance(trajectory, str | Path) else list(trajectory)
+        return np.concatenate([read_colvar(str(f), model.feature_names)[1][::stride] for f in files])
+    top = topology or job.get("topology")
+    rd = TrajectoryReader(top, trajectory, chunk=int(job.get("chunk", 1000)), stride=stride,
+                          reader=reader or job.get("reader", "auto"))  # fmt: skip
+    featurizer = Featurizer(rd.universe, specs_from_list(job["features"]))
+    if featurizer.names != list(model.feature_names):
+        raise ConfigError(
+            f"the topology {top} gives features {featurizer.names[:3]}..., the model was trained on "
+            f"{list(model.feature_names)[:3]}...: not the same system."
+        )
+    return _featurize(featurizer, rd)
+
+
+def project(
+    model_dir: str | Path,
+    trajectory: str | Path | Sequence[str | Path],
+    out: str | Path,
+    topology: str | Path | None = None,
+    stride: int = 1,
+) -> xr.Dataset:
+    """Write the CVs of every frame of a trajectory to a NetCDF (dims frame, latent)."""
+    model = load_cv(model_dir)
+    z = model.transform(featurize(model, trajectory, topology, stride))
+    ds = xr.Dataset(
+        {"cv": (("frame", "latent"), z)},
+        coords={"frame": np.arange(z.shape[0]) * stride, "latent": np.arange(z.shape[1])},
+        attrs={"model": str(Path(model_dir).resolve()), "trajectory": str(trajectory), "stride": stride},
+    )
+    write_dataset(ds, out)
+    return ds
+
+
+def explain(
+    model_dir: str | Path,
+    trajectory: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    topology: str | Path | None = None,
+    stride: int = 1,
+    weights: np.ndarray | None = None,
+    kT: float = 2.494,
+    n_top: int = 3,
+) -> str:
+    """Rank geometric variables per latent dimension, draw the figures, write a text report.
+
+    Parameters
+    ----------
+    model_dir : path
+        Model directory.
+    trajectory : path or list of paths
+        Frames to analyse (a COLVAR file for a COLVAR-trained model: its columns are the variables).
+    out_dir : path
+        Output directory: ``report.txt``, ``ranking.nc``, ``fes.png``, ``latent_top.png``, ``ranking.png``.
+    topology : path, optional
+        Topology (default: the training job's).
+    stride : int
+        Frame stride.
+    weights : numpy.ndarray, optional
+        Per-frame statistical weights (e.g. from reweighting a biased run) for the free energy.
+    kT : float
+        Thermal energy (kJ/mol) of the free-energy plot.
+    n_top : int
+        Top variables per latent dimension in the report and the coloured plot.
+
+    Returns
+    -------
+    str
+        The report text.
+    """
+    from ..plot.cv import plot_latent_colored, plot_latent_fes, plot_ranking
+
+    model = load_cv(model_dir)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    features = featurize(model, trajectory, topology, stride)
+    z = model.transform(features)
+    job = model.info["job"]
+    if job.get("colvar") is not None:
+        variables = {n: features[:, k] for k, n in enumerate(model.feature_names)}
+        periodic: list[str] = []
+    else:
+        rd = TrajectoryReader(topology or job.get("topology"), trajectory, stride=stride,
+                              reader=job.get("reader", "auto"))  # fmt: skip
+        specs, periodic = geometric_library(rd.universe)
+        featurizer = Featurizer(rd.universe, specs)
+        values = _featurize(featurizer, rd)
+        variables = {n: values[:, k] for k, n in enumerate(featurizer.names)}
+    table = rank_variables(z, variables, periodic=periodic)
+    write_dataset(table, out / "ranking.nc")
+    top = top_variables(table, by="spearman", n=n_top)
+    corr = latent_correlation(z)
+    lines = [
+        f"model: {Path(model_dir)} ({job.get('model', {}).get('method', 'beta-vae')}, {z.shape[1]} latent dims)",
+        f"frames: {z.shape[0]} from {trajectory}",
+    ]
+    diag = model.info.get("diagnostics")
+    if diag:
+        lines.append(f"active latent dimensions: {diag['n_active']} of {z.shape[1]}; KL per dimension (nats): "
+                     + ", ".join(f"{k:.3g}" for k in diag["kl_per_dim"])
+                     + f"; variance explained by the reconstruction: {diag['variance_explained']:.3f}")  # fmt: skip
+    for d, items in top.items():
+        mi = table["mutual_information"].sel(latent=d)
+        ranked = ", ".join(f"{name} (ρ={value:+.2f}, MI={float(mi.sel(variable=name)):.2f})" for name, value in items)
+        lines.append(f"latent {d}: {ranked}")
+    if z.shape[1] > 1:
+        off = corr[np.triu_indices(z.shape[1], 1)]
+        lines.append(f"max |correlation| between latent dimensions: {np.abs(off).max():.3f} (disentangled: ≈ 0)")
+    report = "\n".join(lines) + "\n"
+    atomic_write_bytes(out / "report.txt", report.encode())
+    plot_latent_fes(z, out / "fes.png", kT=kT, weights=weights)
+    shown: dict[str, np.ndarray] = {}
+    for items in top.values():
+        for name, _ in items:
+            base = name.split(" ", 1)[1] if name.startswith(("sin ", "cos ")) else name
+            if base in variables and base not in shown:
+                shown[base] = variables[base]
+    plot_latent_colored(z, shown, out / "latent_top.png")
+    plot_ranking(table, out / "ranking.png")
+    return report
