@@ -21,6 +21,7 @@ from surrodyn.cv import (
     muller_brown_features,
     muller_brown_samples,
 )
+from surrodyn.cv.metrics import basin_accuracy
 from surrodyn.cv.vae import kl_per_dim
 from surrodyn.errors import ConfigError
 
@@ -63,6 +64,16 @@ def test_knn_r2_sees_smooth_maps_and_angles():
     assert knn_r2(np.column_stack([np.sin(t), np.cos(t)]), t, periodic=True) > 0.98
     assert knn_r2(np.tanh(t), t) > 0.98  # any monotone map, not only a linear one
     assert knn_r2(rng.standard_normal((3000, 2)), t, periodic=True) < 0.05
+
+
+def test_basin_accuracy_is_one_for_a_separating_latent_and_chance_for_noise():
+    rng = np.random.default_rng(1)
+    t = rng.uniform(-np.pi, np.pi, 3000)
+    basin = t > 0
+    assert basin_accuracy(np.column_stack([np.sin(t), np.cos(t)]), basin) > 0.98
+    assert abs(basin_accuracy(rng.standard_normal((3000, 2)), basin) - 0.5) < 0.05
+    with pytest.raises(ConfigError, match="single basin"):
+        basin_accuracy(t, np.ones(3000))
 
 
 def test_beta_vae_learns_the_two_slow_coordinates(toy):
@@ -140,15 +151,19 @@ def test_variable_ranking_on_exact_relations():
     rng = np.random.default_rng(1)
     x, y, t, noise = rng.normal(size=(4, 3000))
     t = np.angle(np.exp(1j * 3 * t))  # an angle spread over the whole circle
-    latent = np.column_stack([x, y**3, np.cos(t)])
+    latent = np.column_stack([x, y**3, np.cos(t - 0.7)])
     table = rank_variables(latent, {"x": x, "y": y, "t": t, "noise": noise}, periodic=["t"])
-    assert list(table["variable"].values) == ["x", "y", "sin t", "cos t", "noise"]
+    assert list(table["variable"].values) == ["x", "y", "t", "noise"]
     assert float(table["pearson"].sel(latent=0, variable="x")) == pytest.approx(1.0)
     # y**3 is monotone in y: Spearman sees a perfect relation, Pearson a weaker one
     assert float(table["spearman"].sel(latent=1, variable="y")) == pytest.approx(1.0)
     assert float(table["pearson"].sel(latent=1, variable="y")) < 0.8
+    # cos(t - 0.7) is a perfect circular-linear relation, though its correlations with sin t and cos t
+    # alone are only sin 0.7 = 0.64 and cos 0.7 = 0.76
+    assert float(table["pearson"].sel(latent=2, variable="t")) == pytest.approx(1.0)
+    assert np.corrcoef(latent[:, 2], np.cos(t))[0, 1] == pytest.approx(np.cos(0.7), abs=0.02)
     top = top_variables(table, n=2)
-    assert top[0][0][0] == "x" and top[1][0][0] == "y" and top[2][0][0] == "cos t"
+    assert top[0][0][0] == "x" and top[1][0][0] == "y" and top[2][0][0] == "t"
     mi = table["mutual_information"]
     assert float(mi.sel(latent=0, variable="x")) > 2.0 and float(mi.sel(latent=0, variable="noise")) < 0.05
     c = latent_correlation(latent)

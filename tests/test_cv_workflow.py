@@ -206,8 +206,27 @@ def test_cli_train_project_explain(butane, tmp_path):
     # the end-to-end C1-C4 distance is the one geometric variable that follows cos(dihedral)
     assert "latent 0: dist C10-C43" in report or "latent 1: dist C10-C43" in report
     assert "active latent dimensions" in report
+    # every export of the trained model, checked against it on the topology's frame
+    from surrodyn.cv.workflow import export
+
+    for fmt, action in [("torchscript", "ann"), ("plumed", "ann"), ("plumed", "custom"), ("numpy", "ann")]:
+        files, check = export(tmp_path / "m", tmp_path / f"x_{fmt}_{action}", fmt=fmt, plumed_action=action)
+        assert all(f.stat().st_size > 0 for f in files)
+        assert check["value"] <= 1e-5 and check.get("gradient", 0.0) <= 1e-3, (fmt, action, check)
+    assert main(["cv", "export", str(tmp_path / "m"), "--format", "numpy", "--out", str(tmp_path / "xn")]) == 0
+    with pytest.raises(SystemExit):  # argparse refuses an unknown format
+        main(["cv", "export", str(tmp_path / "m"), "--format", "onnx"])
     # PCA through the same CLI; a wrong topology is refused by the feature names
     config.write_text(config.read_text().replace("beta-vae", "pca"))
     assert main(["cv", "train", str(config), "--out", str(tmp_path / "p")]) == 0
     assert load_cv(tmp_path / "p").method == "pca"
     assert main(["cv", "train", str(tmp_path / "nope.yaml")]) == 2
+
+
+def test_the_shipped_example_config_is_valid():
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "examples" / "cv_ala2.yaml"
+    cfg = CVConfig.from_yaml(path)
+    assert cfg.method == "beta-vae" and cfg.features == [Distances("not element H")]
+    assert cfg.topology == str(path.parent / "data/ala2_vacuum/topology.pdb")

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "numpy: an evaluator with analytic gradient (.npz) for OpenMM's PythonForce")  # fmt: skip
     xp.add_argument("--plumed-action", choices=("ann", "custom"), default="ann", help="action of --format plumed")
     xp.add_argument("--topology", help="topology (default: the training job's; needed for the atom indices)")
+    xp.add_argument("--pbc", action="store_true", help="periodic simulation: minimum-image features in PLUMED")
     xp.add_argument("--out", default="cv_export", help="output directory")
     xp.set_defaults(func=_export)
 
@@ -88,7 +89,11 @@ def _project(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from ..cv.workflow import export
 
-    for path in export(args.model, args.out, fmt=args.format, plumed_action=args.plumed_action,
-                       topology=args.topology):  # fmt: skip
+    files, check = export(args.model, args.out, fmt=args.format, plumed_action=args.plumed_action,
+                          topology=args.topology, pbc=args.pbc)  # fmt: skip
+    for path in files:
         print(f"wrote {path}")
+    if check:
+        print("checked on the topology's frame against the model: "
+              + ", ".join(f"max |Δ{k}| {v:.1e}" for k, v in check.items()))  # fmt: skip
     return 0

@@ -1,11 +1,24 @@
 """Collective variables learned from MD trajectories with a beta-VAE (see ``docs/cv.md``).
 
-So far: featurisation of trajectories and COLVAR files (:mod:`.features`), the network and its
-loss (:mod:`.vae`), training with collapse diagnostics (:mod:`.learn`), and the ranking of
-geometric variables per latent dimension, from an automatic library of the topology's variables
-(:mod:`.interpret`). Plots, export and the CLI follow.
+Featurisation of trajectories and COLVAR files (:mod:`.features`, :mod:`.readers` for MDAnalysis,
+mdtraj and ASE), the network and its loss (:mod:`.vae`), training with collapse diagnostics
+(:mod:`.learn`), PCA/TICA baselines (:mod:`.baselines`), the ranking of geometric variables per
+latent dimension from an automatic library of the topology's variables (:mod:`.interpret`),
+exports for PLUMED and OpenMM (:mod:`.export`), and the jobs behind ``surrodyn cv``
+(:mod:`.config`, :mod:`.workflow`).
 """
 
+from .baselines import LinearCV, fit_linear_cv, load_cv
+from .export import (
+    CVComponent,
+    NumpyCV,
+    PlumedExport,
+    check_export,
+    evaluate_plumed,
+    export_plumed,
+    export_torchscript,
+    plumed_input,
+)
 from .features import (
     Angles,
     CentreOfMassDistance,
@@ -18,7 +31,7 @@ from .features import (
 )
 from .interpret import geometric_library, geometric_variables, latent_correlation, rank_variables, top_variables
 from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
-from .metrics import knn_r2
+from .metrics import basin_accuracy, knn_r2
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
 from .vae import ACTIVE_THRESHOLD, BetaVAE, BetaVAEConfig, VAEOutput, diagnostics, vae_loss
 
@@ -27,6 +40,7 @@ __all__ = [
     "Angles",
     "BetaVAE",
     "BetaVAEConfig",
+    "CVComponent",
     "CentreOfMassDistance",
     "CollapseWarning",
     "Contacts",
@@ -36,18 +50,29 @@ __all__ = [
     "Featurizer",
     "FitSettings",
     "LearnedCV",
+    "LinearCV",
+    "NumpyCV",
+    "PlumedExport",
     "Standardizer",
     "VAEOutput",
+    "basin_accuracy",
+    "check_export",
     "diagnostics",
+    "evaluate_plumed",
+    "export_plumed",
+    "export_torchscript",
     "fit_cv",
+    "fit_linear_cv",
     "geometric_library",
     "geometric_variables",
     "knn_r2",
     "lagged_pairs",
     "latent_correlation",
+    "load_cv",
     "muller_brown",
     "muller_brown_features",
     "muller_brown_samples",
+    "plumed_input",
     "rank_variables",
     "read_colvar",
     "top_variables",

@@ -2,8 +2,9 @@
 
 For every latent dimension and every variable: Pearson and Spearman correlation and the mutual
 information (k-nearest-neighbour estimator of Kraskov et al. 2004, via scikit-learn, in nats).
-Periodic variables (angles) enter as their sine and cosine, and the stronger of the two is kept,
-since a correlation with a raw angle is meaningless across the ±π cut. The correlation matrix
+Periodic variables (angles) are scored by Mardia's circular–linear correlation, the correlation
+of the latent with the best cos(θ − θ0): a correlation with a raw angle is meaningless across the
+±π cut, and one with sin θ or cos θ alone depends on where the angle's origin happens to lie. The correlation matrix
 between latent dimensions measures disentanglement (off-diagonal near 0).
 """
 
@@ -24,6 +25,7 @@ __all__ = ["geometric_library", "geometric_variables", "latent_correlation", "ra
 
 
 def _columns(variables: Mapping[str, np.ndarray], periodic: Sequence[str], n: int) -> tuple[list[str], np.ndarray]:
+    """Stack the variables as columns; a periodic one becomes two columns, its sine and cosine."""
     names, cols = [], []
     for name, values in variables.items():
         v = np.asarray(values, dtype=float).ravel()
@@ -36,6 +38,22 @@ def _columns(variables: Mapping[str, np.ndarray], periodic: Sequence[str], n: in
             names.append(name)
             cols.append(v)
     return names, np.column_stack(cols)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = (a - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), np.inf)
+    b = (b - b.mean(0)) / np.where(b.std(0) > 0, b.std(0), np.inf)
+    return a.T @ b / a.shape[0]
+
+
+def _circular_linear(r_s: np.ndarray, r_c: np.ndarray, r_sc: np.ndarray) -> np.ndarray:
+    """Mardia's circular–linear correlation from the correlations with sin θ, cos θ and between them.
+
+    It is the multiple correlation of the linear variable on (sin θ, cos θ), i.e. its correlation
+    with the best cos(θ − θ0): independent of where the angle's origin lies, in [0, 1].
+    """
+    num = r_s**2 + r_c**2 - 2.0 * r_s * r_c * r_sc
+    return np.sqrt(np.clip(num / np.maximum(1.0 - r_sc**2, 1e-12), 0.0, 1.0))
 
 
 def rank_variables(
@@ -55,7 +73,10 @@ def rank_variables(
     variables : mapping of str to numpy.ndarray
         Geometric variables per frame (N,), by name.
     periodic : sequence of str
-        Names of variables that are angles in radians (entered as sin and cos).
+        Names of variables that are angles in radians. Their Pearson and Spearman entries are
+        Mardia's circular–linear correlation (of the latent, or of its ranks, with the best
+        cos(θ − θ0); in [0, 1], no sign), and their mutual information the larger of those with
+        sin θ and cos θ (a lower bound of the information about θ).
     mutual_information : bool
         Also estimate the mutual information (slower: k-NN estimator on up to ``max_frames`` frames).
     max_frames : int
@@ -66,25 +87,38 @@ def rank_variables(
     Returns
     -------
     xarray.Dataset
-        ``pearson``, ``spearman`` and ``mutual_information`` over dims (latent, variable); the
-        variables include ``sin x``/``cos x`` for periodic ones. Use :func:`top_variables` to rank.
+        ``pearson``, ``spearman`` and ``mutual_information`` over dims (latent, variable), one
+        entry per variable. Use :func:`top_variables` to rank.
     """
     from scipy.stats import rankdata
 
     z = np.asarray(latent, dtype=float)
     z = z[:, None] if z.ndim == 1 else z
-    names, v = _columns(variables, periodic, z.shape[0])
     if z.shape[0] < 3:
         raise ConfigError("at least 3 frames are needed to correlate.")
+    _, v = _columns(variables, periodic, z.shape[0])
+    names = list(variables)
+    # where each variable's column(s) sit in v: one column, or (sin, cos) for a periodic one
+    where: list[tuple[int, ...]] = []
+    k = 0
+    for name in names:
+        width = 2 if name in periodic else 1
+        where.append(tuple(range(k, k + width)))
+        k += width
 
-    def corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a = (a - a.mean(0)) / np.where(a.std(0) > 0, a.std(0), np.inf)
-        b = (b - b.mean(0)) / np.where(b.std(0) > 0, b.std(0), np.inf)
-        return a.T @ b / a.shape[0]
+    def combine(r: np.ndarray) -> np.ndarray:
+        out = np.empty((z.shape[1], len(names)))
+        for j, cols in enumerate(where):
+            if len(cols) == 1:
+                out[:, j] = r[:, cols[0]]
+            else:
+                r_sc = _corr(v[:, [cols[0]]], v[:, [cols[1]]])[0, 0]
+                out[:, j] = _circular_linear(r[:, cols[0]], r[:, cols[1]], r_sc)
+        return out
 
     data = {
-        "pearson": (("latent", "variable"), corr(z, v)),
-        "spearman": (("latent", "variable"), corr(rankdata(z, axis=0), rankdata(v, axis=0))),
+        "pearson": (("latent", "variable"), combine(_corr(z, v))),
+        "spearman": (("latent", "variable"), combine(_corr(rankdata(z, axis=0), rankdata(v, axis=0)))),
     }
     if mutual_information:
         from sklearn.feature_selection import mutual_info_regression
@@ -92,6 +126,7 @@ def rank_variables(
         rng = np.random.default_rng(seed)
         idx = rng.choice(z.shape[0], size=min(max_frames, z.shape[0]), replace=False)
         mi = np.stack([mutual_info_regression(v[idx], z[idx, d], random_state=seed) for d in range(z.shape[1])])
+        mi = np.stack([mi[:, list(cols)].max(1) for cols in where], axis=1)
         data["mutual_information"] = (("latent", "variable"), mi)
     return xr.Dataset(data, coords={"latent": np.arange(z.shape[1]), "variable": names})
 

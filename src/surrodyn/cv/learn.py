@@ -163,7 +163,9 @@ class _Module(lightning.LightningModule):
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss, recon, kl = vae_loss(self.network(x, sample=self.settings.beta > 0), y, self._beta())
-        self.log_dict({"train_loss": loss, "recon": recon, "kl": kl}, prog_bar=True, batch_size=x.shape[0])
+        # epoch means only: per-step logging costs more than the step of a small network
+        self.log_dict({"train_loss": loss, "recon": recon, "kl": kl}, prog_bar=True, on_step=False, on_epoch=True,
+                      batch_size=x.shape[0])  # fmt: skip
         return loss
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:

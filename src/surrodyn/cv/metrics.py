@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["knn_r2"]
+__all__ = ["basin_accuracy", "knn_r2"]
 
 
 def knn_r2(latent: np.ndarray, target: np.ndarray, k: int = 10, folds: int = 5, seed: int = 0,
@@ -55,3 +55,40 @@ def knn_r2(latent: np.ndarray, target: np.ndarray, k: int = 10, folds: int = 5, 
         spread = np.angle(np.exp(1j * (t - centre)))
         return float(1.0 - np.sum(resid**2) / np.sum(spread**2))
     return float(1.0 - np.sum((pred[:, 0] - t) ** 2) / np.sum((t - t.mean()) ** 2))
+
+
+def basin_accuracy(latent: np.ndarray, labels: np.ndarray, k: int = 10, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated balanced accuracy of telling basins apart from the latent (k-NN classifier).
+
+    Parameters
+    ----------
+    latent : numpy.ndarray
+        Latent coordinates (N, d) or (N,).
+    labels : numpy.ndarray
+        Basin label per frame (N,), e.g. ``phi > 0``.
+    k : int
+        Neighbours.
+    folds : int
+        Shuffled, stratified K-fold cross-validation.
+    seed : int
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    float
+        Out-of-fold balanced accuracy (mean recall over basins; 1/n_basins by chance).
+    """
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    z = np.asarray(latent, dtype=float).reshape(len(latent), -1)
+    y = np.asarray(labels).ravel()
+    if z.shape[0] != y.size:
+        raise ConfigError(f"latent has {z.shape[0]} frames, labels {y.size}.")
+    if np.unique(y).size < 2:
+        raise ConfigError("the labels hold a single basin: nothing to tell apart.")
+    pred = np.empty_like(y)
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(z, y):
+        pred[test] = KNeighborsClassifier(n_neighbors=k).fit(z[train], y[train]).predict(z[test])
+    return float(balanced_accuracy_score(y, pred))

@@ -25,7 +25,9 @@ from .interpret import geometric_library, latent_correlation, rank_variables, to
 from .learn import LearnedCV, fit_cv
 from .readers import TrajectoryReader
 
-__all__ = ["explain", "featurize", "project", "train"]
+__all__ = ["EXPORT_FORMATS", "explain", "export", "featurize", "project", "train"]
+
+EXPORT_FORMATS = ("torchscript", "plumed", "numpy")
 
 CV = LearnedCV | LinearCV
 
@@ -230,9 +232,83 @@ def explain(
     shown: dict[str, np.ndarray] = {}
     for items in top.values():
         for name, _ in items:
-            base = name.split(" ", 1)[1] if name.startswith(("sin ", "cos ")) else name
-            if base in variables and base not in shown:
-                shown[base] = variables[base]
+            shown.setdefault(name, variables[name])
     plot_latent_colored(z, shown, out / "latent_top.png")
     plot_ranking(table, out / "ranking.png")
     return report
+
+
+def _featurizer_of(model: CV, topology: str | Path | None) -> Featurizer:
+    """Return the model's featurizer: recorded at training, else rebuilt from its job and topology."""
+    job = model.info.get("job") or {}
+    if job.get("colvar") is not None:
+        raise ConfigError("this model was trained on COLVAR columns: it has no atom-level features to export.")
+    if "featurizer" in model.info and topology is None:
+        return Featurizer.from_dict(model.info["featurizer"])
+    if not job:
+        raise ConfigError("this model does not record its features (it was not trained by `surrodyn cv train`).")
+    rd = TrajectoryReader(topology or job.get("topology"), None, reader="mdanalysis")
+    featurizer = Featurizer(rd.universe, specs_from_list(job["features"]))
+    if featurizer.names != list(model.feature_names):
+        raise ConfigError(f"the topology {topology} does not give the model's features.")
+    return featurizer
+
+
+def export(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    fmt: str = "torchscript",
+    plumed_action: str = "ann",
+    topology: str | Path | None = None,
+    pbc: bool = False,
+) -> tuple[list[Path], dict[str, float]]:
+    """Export a model for an MD engine and check the export on the topology's frame.
+
+    Parameters
+    ----------
+    model_dir : path
+        Model directory.
+    out_dir : path
+        Output directory.
+    fmt : str
+        ``"torchscript"``: ``model.ptc`` + ``plumed.dat`` (``PYTORCH_MODEL``); ``"plumed"``: a
+        ``plumed.dat`` with the network as ``ANN`` or ``CUSTOM`` (``plumed_action``); ``"numpy"``:
+        ``cv.npz`` for :class:`~surrodyn.cv.export.NumpyCV` (OpenMM's ``PythonForce``).
+    plumed_action : str
+        ``"ann"`` or ``"custom"`` for ``fmt="plumed"``.
+    topology : path, optional
+        Topology (default: the features recorded with the model).
+    pbc : bool
+        Periodic simulation (PLUMED exports).
+
+    Returns
+    -------
+    tuple
+        The written files, and the check on the reference frame of the topology: the largest
+        value and gradient deviations from the model (``{"value": ..., "gradient": ...}``).
+    """
+    from .export import NumpyCV, check_export, export_plumed
+
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; choose one of {EXPORT_FORMATS}.")
+    model = load_cv(model_dir)
+    featurizer = _featurizer_of(model, topology)
+    job = model.info.get("job") or {}
+    top = topology or job.get("topology")
+    frame = None
+    if top is not None and Path(top).is_file():
+        rd = TrajectoryReader(top, None, reader="mdanalysis")
+        frame, box = next(iter(rd))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "numpy":
+        ncv = NumpyCV.from_model(model, featurizer)
+        path = ncv.save(out / "cv.npz")
+        check: dict[str, float] = {}
+        if frame is not None:
+            check["value"] = float(np.abs(ncv(frame) - model.transform(featurizer.compute(frame))).max())
+        return [path], check
+    written = export_plumed(model, featurizer, out, "pytorch" if fmt == "torchscript" else plumed_action, pbc=pbc)
+    files = [written.plumed_dat] + ([out / "model.ptc"] if fmt == "torchscript" else [])
+    check = {} if frame is None else check_export(model, featurizer, written, frame, box if pbc else None)
+    return files, check
