@@ -38,8 +38,6 @@ __all__ = [
     "read_colvar",
 ]
 
-_ANGSTROM_TO_NM = 0.1
-
 
 @dataclass(frozen=True)
 class Distances:
@@ -503,15 +501,6 @@ def _indices(tuples: Any, k: int, n_atoms: int) -> np.ndarray:
     return idx.astype(int).reshape(-1, k)
 
 
-def _box(ts: Any) -> np.ndarray | None:
-    dims = ts.dimensions
-    if dims is None or not np.all(np.asarray(dims[:3]) > 0):
-        return None
-    if not np.allclose(dims[3:], 90.0):
-        raise ConfigError("only orthorhombic boxes are supported for minimum-image features.")
-    return np.asarray(dims[:3], dtype=float) * _ANGSTROM_TO_NM
-
-
 class FeatureStream:
     """Features of a trajectory, read in chunks of frames (iterate) or all at once (:meth:`array`).
 
@@ -537,20 +526,11 @@ class FeatureStream:
         chunk: int = 1000,
         stride: int = 1,
     ) -> None:
-        import MDAnalysis as mda
+        from .readers import TrajectoryReader
 
-        if not (isinstance(chunk, int) and isinstance(stride, int) and chunk >= 1 and stride >= 1):
-            raise param_error("chunk/stride", (chunk, stride), "positive integers")
-        trajs = [] if trajectory is None else [trajectory] if isinstance(trajectory, str | Path) else list(trajectory)
-        for path in [topology, *trajs]:
-            if not Path(path).is_file():
-                raise ConfigError(f"{path}: no such file.")
-        try:
-            self.universe = mda.Universe(str(topology), *[str(t) for t in trajs])
-        except Exception as err:  # unreadable or mismatched files
-            raise ConfigError(f"MDAnalysis cannot read {topology} with {trajs}: {err}") from None
+        self.reader = TrajectoryReader(topology, trajectory, chunk=chunk, stride=stride, reader="mdanalysis")
+        self.universe = self.reader.universe
         self.featurizer = Featurizer(self.universe, specs)
-        self.chunk, self.stride = chunk, stride
 
     @property
     def names(self) -> list[str]:
@@ -558,19 +538,11 @@ class FeatureStream:
         return self.featurizer.names
 
     def __len__(self) -> int:
-        return len(range(0, len(self.universe.trajectory), self.stride))
+        return len(self.reader)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        pos: list[np.ndarray] = []
-        boxes: list[np.ndarray | None] = []
-        for ts in self.universe.trajectory[:: self.stride]:
-            pos.append(ts.positions.astype(np.float64) * _ANGSTROM_TO_NM)
-            boxes.append(_box(ts))
-            if len(pos) == self.chunk:
-                yield self.featurizer.compute(np.stack(pos), None if boxes[0] is None else np.stack(boxes))
-                pos, boxes = [], []
-        if pos:
-            yield self.featurizer.compute(np.stack(pos), None if boxes[0] is None else np.stack(boxes))
+        for positions, box in self.reader:
+            yield self.featurizer.compute(positions, box)
 
     def array(self) -> np.ndarray:
         """All frames' features, (n_frames, n_features)."""
