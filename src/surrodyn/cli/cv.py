@@ -19,18 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tr.set_defaults(func=_train)
 
     ex = sub.add_parser("explain", help="rank geometric variables per latent dimension; figures and a report")
-    ex.add_argument("model", help="model directory")
-    ex.add_argument("trajectory", nargs="+", help="trajectory file(s) (or the COLVAR of a COLVAR-trained model)")
-    ex.add_argument("--topology", help="topology (default: the training job's)")
-    ex.add_argument("--stride", type=int, default=1, help="frame stride")
+    _frames_arguments(ex)
     ex.add_argument("--out", default="cv_explain", help="output directory")
     ex.set_defaults(func=_explain)
 
     pj = sub.add_parser("project", help="write the CVs of every frame of a trajectory (NetCDF)")
-    pj.add_argument("model", help="model directory")
-    pj.add_argument("trajectory", nargs="+", help="trajectory file(s)")
-    pj.add_argument("--topology", help="topology (default: the training job's)")
-    pj.add_argument("--stride", type=int, default=1, help="frame stride")
+    _frames_arguments(pj)
     pj.add_argument("--out", required=True, help="output .nc")
     pj.set_defaults(func=_project)
 
@@ -44,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     xp.add_argument("--pbc", action="store_true", help="periodic simulation: minimum-image features in PLUMED")
     xp.add_argument("--out", default="cv_export", help="output directory")
     xp.set_defaults(func=_export)
+
+
+def _frames_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="model directory")
+    p.add_argument("trajectory", nargs="+", help="trajectory file(s) (or the COLVAR of a COLVAR-trained model)")
+    p.add_argument("--topology", help="topology (default: the training job's)")
+    p.add_argument("--stride", type=int, default=1, help="frame stride")
 
 
 def _train(args: argparse.Namespace) -> int:

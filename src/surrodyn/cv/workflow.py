@@ -115,12 +115,29 @@ def featurize(
     numpy.ndarray
         (n_frames, n_features).
     """
+    if _job(model).get("colvar") is not None:
+        files = [trajectory] if isinstance(trajectory, str | Path) else list(trajectory)
+        return np.concatenate([read_colvar(str(f), model.feature_names)[1][::stride] for f in files])
+    rd, featurizer = _open(model, trajectory, topology, stride, reader)
+    return _featurize(featurizer, rd)
+
+
+def _job(model: CV) -> dict[str, Any]:
     job = model.info.get("job")
     if job is None:
         raise ConfigError("this model does not record its features (it was not trained by `surrodyn cv train`).")
-    if job.get("colvar") is not None:
-        files = [trajectory] if isinstance(trajectory, str | Path) else list(trajectory)
-        return np.concatenate([read_colvar(str(f), model.feature_names)[1][::stride] for f in files])
+    return job
+
+
+def _open(
+    model: CV,
+    trajectory: str | Path | Sequence[str | Path] | None,
+    topology: str | Path | None,
+    stride: int = 1,
+    reader: str | None = None,
+) -> tuple[TrajectoryReader, Featurizer]:
+    """Open frames with the model's recorded features resolved on the topology (refused if they differ)."""
+    job = _job(model)
     top = topology or job.get("topology")
     rd = TrajectoryReader(top, trajectory, chunk=int(job.get("chunk", 1000)), stride=stride,
                           reader=reader or job.get("reader", "auto"))  # fmt: skip
@@ -130,7 +147,7 @@ def featurize(
             f"the topology {top} gives features {featurizer.names[:3]}..., the model was trained on "
             f"{list(model.feature_names)[:3]}...: not the same system."
         )
-    return _featurize(featurizer, rd)
+    return rd, featurizer
 
 
 def project(
@@ -193,19 +210,22 @@ def explain(
     model = load_cv(model_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    features = featurize(model, trajectory, topology, stride)
-    z = model.transform(features)
-    job = model.info["job"]
+    job = _job(model)
     if job.get("colvar") is not None:
+        features = featurize(model, trajectory, stride=stride)
         variables = {n: features[:, k] for k, n in enumerate(model.feature_names)}
         periodic: list[str] = []
-    else:
-        rd = TrajectoryReader(topology or job.get("topology"), trajectory, stride=stride,
-                              reader=job.get("reader", "auto"))  # fmt: skip
+    else:  # one pass over the frames for the model's features and the geometric library
+        rd, featurizer = _open(model, trajectory, topology, stride)
         specs, periodic = geometric_library(rd.universe)
-        featurizer = Featurizer(rd.universe, specs)
-        values = _featurize(featurizer, rd)
-        variables = {n: values[:, k] for k, n in enumerate(featurizer.names)}
+        library = Featurizer(rd.universe, specs)
+        blocks = [(featurizer.compute(x, box), library.compute(x, box)) for x, box in rd]
+        if not blocks:
+            raise ConfigError(f"no frames in {trajectory}.")
+        features = np.concatenate([b[0] for b in blocks])
+        values = np.concatenate([b[1] for b in blocks])
+        variables = {n: values[:, k] for k, n in enumerate(library.names)}
+    z = model.transform(features)
     table = rank_variables(z, variables, periodic=periodic)
     write_dataset(table, out / "ranking.nc")
     top = top_variables(table, by="spearman", n=n_top)
@@ -240,18 +260,11 @@ def explain(
 
 def _featurizer_of(model: CV, topology: str | Path | None) -> Featurizer:
     """Return the model's featurizer: recorded at training, else rebuilt from its job and topology."""
-    job = model.info.get("job") or {}
-    if job.get("colvar") is not None:
+    if _job(model).get("colvar") is not None:
         raise ConfigError("this model was trained on COLVAR columns: it has no atom-level features to export.")
     if "featurizer" in model.info and topology is None:
         return Featurizer.from_dict(model.info["featurizer"])
-    if not job:
-        raise ConfigError("this model does not record its features (it was not trained by `surrodyn cv train`).")
-    rd = TrajectoryReader(topology or job.get("topology"), None, reader="mdanalysis")
-    featurizer = Featurizer(rd.universe, specs_from_list(job["features"]))
-    if featurizer.names != list(model.feature_names):
-        raise ConfigError(f"the topology {topology} does not give the model's features.")
-    return featurizer
+    return _open(model, None, topology, reader="mdanalysis")[1]
 
 
 def export(
@@ -293,8 +306,7 @@ def export(
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {EXPORT_FORMATS}.")
     model = load_cv(model_dir)
     featurizer = _featurizer_of(model, topology)
-    job = model.info.get("job") or {}
-    top = topology or job.get("topology")
+    top = topology or _job(model).get("topology")
     frame = None
     if top is not None and Path(top).is_file():
         rd = TrajectoryReader(top, None, reader="mdanalysis")
