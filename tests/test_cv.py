@@ -170,6 +170,40 @@ def test_variable_ranking_on_exact_relations():
     assert c.shape == (3, 3) and np.abs(c - np.eye(3)).max() < 0.05
 
 
+def test_a_function_of_one_torsion_never_outranks_the_torsion():
+    """A distance across a rotatable bond is monotone in cos(θ − θ0): its Spearman ≤ that of θ."""
+    from surrodyn.cv.interpret import rank_variables
+
+    rng = np.random.default_rng(2)
+    t = rng.uniform(-np.pi, np.pi, 4000)
+    latent = np.column_stack([np.exp(2.0 * np.cos(t - 0.7)), np.cos(t - 0.7) + 0.3 * rng.normal(size=t.size)])
+    distance = np.sqrt(1.5 - np.cos(t - 0.7))  # law of cosines: monotone in cos(t - 0.7)
+    table = rank_variables(latent, {"t": t, "d": distance}, periodic=["t"], mutual_information=False)
+    rho = np.abs(table["spearman"].values)
+    # a monotone function of cos(t - 0.7) is a perfect rank relation with t (not seen by ranking
+    # sin t and cos t separately)
+    assert rho[0, 0] > 0.9999 and rho[0, 1] > 0.9999
+    assert np.all(rho[:, 0] >= rho[:, 1] - 1e-4), rho
+    assert 0.8 < rho[1, 0] < 0.99
+
+
+def test_feature_scalings():
+    from surrodyn.cv import Standardizer
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20000, 3)) * [1.0, 4.0, 0.0] + [0.0, 2.0, 5.0]
+    rms = np.sqrt((1.0 + 16.0) / 2)  # over the varying features
+    for scaling, expected in [("standard", [1.0, 4.0]), ("global", [rms, rms]), ("sqrt", np.sqrt([rms, 4 * rms]))]:
+        std = Standardizer.fit(x, scaling)
+        np.testing.assert_allclose(std.std[:2], expected, rtol=0.02)
+        assert std.std[2] == 1.0  # a constant feature keeps scale 1
+        np.testing.assert_allclose(std(x).mean(0), 0.0, atol=1e-6)
+    with pytest.raises(ConfigError, match="scaling"):
+        Standardizer.fit(x, "minmax")
+    with pytest.raises(ConfigError, match="scaling"):
+        FitSettings(scaling="minmax")
+
+
 def test_learned_latents_are_named_by_the_geometry(toy):
     from surrodyn.cv.interpret import latent_correlation, rank_variables, top_variables
 

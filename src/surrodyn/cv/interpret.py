@@ -2,10 +2,11 @@
 
 For every latent dimension and every variable: Pearson and Spearman correlation and the mutual
 information (k-nearest-neighbour estimator of Kraskov et al. 2004, via scikit-learn, in nats).
-Periodic variables (angles) are scored by Mardia's circular–linear correlation, the correlation
-of the latent with the best cos(θ − θ0): a correlation with a raw angle is meaningless across the
-±π cut, and one with sin θ or cos θ alone depends on where the angle's origin happens to lie. The correlation matrix
-between latent dimensions measures disentanglement (off-diagonal near 0).
+Periodic variables (angles) are scored by the correlation of the latent with the best
+cos(θ − θ0): Mardia's circular–linear correlation for Pearson, its rank analogue for Spearman. A
+correlation with a raw angle is meaningless across the ±π cut, and one with sin θ or cos θ alone
+depends on where the angle's origin happens to lie. The correlation matrix between latent
+dimensions measures disentanglement (off-diagonal near 0).
 """
 
 from __future__ import annotations
@@ -56,6 +57,45 @@ def _circular_linear(r_s: np.ndarray, r_c: np.ndarray, r_sc: np.ndarray) -> np.n
     return np.sqrt(np.clip(num / np.maximum(1.0 - r_sc**2, 1e-12), 0.0, 1.0))
 
 
+def _circular_rank(rz: np.ndarray, theta: np.ndarray, n_grid: int = 90) -> np.ndarray:
+    """Rank analogue of the circular–linear correlation: max over θ0 of |Spearman(z, cos(θ − θ0))|.
+
+    Rank-based on both sides, so a variable that is any monotone function of cos(θ − θ0) (a
+    distance across the rotatable bond of a torsion θ, say) never outranks θ itself. The maximum
+    is found on a grid of ``n_grid`` offsets in [0, π) and refined by a bounded scalar search.
+
+    Parameters
+    ----------
+    rz : numpy.ndarray
+        Ranks of the latent (N, d).
+    theta : numpy.ndarray
+        Angle in radians (N,).
+    n_grid : int
+        Grid offsets.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value in [0, 1] per latent dimension.
+    """
+    from scipy.optimize import minimize_scalar
+    from scipy.stats import rankdata
+
+    def score(offsets: np.ndarray) -> np.ndarray:  # (d, len(offsets))
+        return np.abs(_corr(rz, rankdata(np.cos(theta[:, None] - offsets[None, :]), axis=0)))
+
+    grid = np.linspace(0.0, np.pi, n_grid, endpoint=False)
+    coarse = score(grid)
+    step = grid[1] - grid[0]
+    out = coarse.max(1)
+    for d in range(rz.shape[1]):
+        t0 = grid[int(coarse[d].argmax())]
+        res = minimize_scalar(lambda t, d=d: -score(np.array([t]))[d, 0], bounds=(t0 - step, t0 + step),
+                              method="bounded", options={"xatol": 1e-3})  # fmt: skip
+        out[d] = max(out[d], -float(res.fun))
+    return np.minimum(out, 1.0)
+
+
 def rank_variables(
     latent: np.ndarray,
     variables: Mapping[str, np.ndarray],
@@ -74,8 +114,9 @@ def rank_variables(
         Geometric variables per frame (N,), by name.
     periodic : sequence of str
         Names of variables that are angles in radians. Their Pearson and Spearman entries are
-        Mardia's circular–linear correlation (of the latent, or of its ranks, with the best
-        cos(θ − θ0); in [0, 1], no sign), and their mutual information the larger of those with
+        Mardia's circular–linear correlation (Pearson: the latent's correlation with the best
+        cos(θ − θ0)) and its rank analogue (Spearman: max over θ0 of |Spearman(z, cos(θ − θ0))|);
+        both in [0, 1], no sign. Their mutual information is the larger of those with
         sin θ and cos θ (a lower bound of the information about θ).
     mutual_information : bool
         Also estimate the mutual information (slower: k-NN estimator on up to ``max_frames`` frames).
@@ -116,9 +157,14 @@ def rank_variables(
                 out[:, j] = _circular_linear(r[:, cols[0]], r[:, cols[1]], r_sc)
         return out
 
+    rz = rankdata(z, axis=0)
+    spearman = _corr(rz, rankdata(v, axis=0))[:, [cols[0] for cols in where]]
+    for j, name in enumerate(names):
+        if name in periodic:
+            spearman[:, j] = _circular_rank(rz, np.asarray(variables[name], dtype=float).ravel())
     data = {
         "pearson": (("latent", "variable"), combine(_corr(z, v))),
-        "spearman": (("latent", "variable"), combine(_corr(rankdata(z, axis=0), rankdata(v, axis=0)))),
+        "spearman": (("latent", "variable"), spearman),
     }
     if mutual_information:
         from sklearn.feature_selection import mutual_info_regression

@@ -33,27 +33,62 @@ class CollapseWarning(UserWarning):
     """A latent dimension carries no information (posterior collapse)."""
 
 
+SCALINGS = ("sqrt", "standard", "global")
+
+
+def _constant(x: np.ndarray) -> np.ndarray:
+    """Boolean mask of the features (columns of x) that do not vary beyond round-off."""
+    return x.std(0) <= 1e-12 * (1.0 + np.abs(x.mean(0)))
+
+
 @dataclass(frozen=True)
 class Standardizer:
-    """Per-feature mean and standard deviation (constant features keep scale 1 and are reported)."""
+    """Per-feature centre and scale that make features dimensionless.
+
+    Parameters
+    ----------
+    mean : numpy.ndarray
+        Centre of each feature.
+    std : numpy.ndarray
+        Scale of each feature (its standard deviation for ``scaling="standard"``; see :meth:`fit`).
+    """
 
     mean: np.ndarray
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Standardizer:
-        """Fit on frames (N, F)."""
-        x = np.asarray(x, dtype=np.float64)
-        std = x.std(0)
-        return cls(x.mean(0), np.where(std > 1e-12 * (1.0 + np.abs(x.mean(0))), std, 1.0))
+    def fit(cls, x: np.ndarray, scaling: str = "standard") -> Standardizer:
+        """Fit on frames (N, F).
 
-    @property
-    def constant(self) -> np.ndarray:
-        """Indices of features that did not vary in the fitting data."""
-        return np.flatnonzero(self.std == 1.0)
+        Parameters
+        ----------
+        x : numpy.ndarray
+            Feature frames (N, F).
+        scaling : str
+            How the scale s_f of feature f follows from the standard deviations σ_f and their root
+            mean square σ̄ over the features:
+
+            - ``"standard"``: s_f = σ_f, every feature unit variance. A bond vibration weighs as
+              much as a torsion-driven distance.
+            - ``"global"``: s_f = σ̄, relative variances kept (what a loss in raw units does, as in
+              mlcolvar's autoencoder). The few largest-variance features dominate.
+            - ``"sqrt"``: s_f = √(σ_f σ̄), the geometric mean of the two: feature f keeps variance
+              σ_f/σ̄, so large motions weigh more than vibrations, but not quadratically more.
+
+            ``"global"`` and ``"sqrt"`` compare variances across features, so they assume features
+            of one unit (all distances, say). Constant features keep scale 1.
+        """
+        if scaling not in SCALINGS:
+            raise param_error("scaling", scaling, f"one of {list(SCALINGS)}")
+        x = np.asarray(x, dtype=np.float64)
+        mean, sigma = x.mean(0), x.std(0)
+        varying = ~_constant(x)
+        rms = float(np.sqrt(np.mean(sigma[varying] ** 2))) if varying.any() else 1.0
+        scale = {"standard": sigma, "global": np.full_like(sigma, rms), "sqrt": np.sqrt(sigma * rms)}[scaling]
+        return cls(mean, np.where(varying, scale, 1.0))
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Standardise frames (..., F) to float32."""
+        """Centre and scale frames (..., F), as float32."""
         return ((np.asarray(x, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
 
 
@@ -64,8 +99,13 @@ class FitSettings:
     Parameters
     ----------
     beta : float
-        Weight of the KL term. 0 gives a plain, deterministic autoencoder (the bottleneck is the
-        encoder mean, no sampling): the AE baseline.
+        Weight of the KL term (per frame, against the reconstruction summed over features). 0 gives
+        a plain, deterministic autoencoder (the bottleneck is the encoder mean, no sampling): the
+        AE baseline.
+    scaling : str
+        Feature scaling before the network (:meth:`Standardizer.fit`): ``"sqrt"`` (default, for
+        features of one unit such as distances), ``"standard"`` (every feature unit variance, the
+        choice for mixed units) or ``"global"``.
     warmup_epochs : int
         Epochs over which β rises linearly from 0 to ``beta`` (0: constant β).
     lag : int
@@ -90,6 +130,7 @@ class FitSettings:
     """
 
     beta: float = 0.1
+    scaling: str = "sqrt"
     warmup_epochs: int = 0
     lag: int = 0
     max_epochs: int = 300
@@ -105,6 +146,8 @@ class FitSettings:
     def __post_init__(self) -> None:
         if not self.beta >= 0:
             raise param_error("beta", self.beta, "a non-negative number")
+        if self.scaling not in SCALINGS:
+            raise param_error("scaling", self.scaling, f"one of {list(SCALINGS)}")
         for name in ("max_epochs", "patience", "batch_size", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -160,13 +203,21 @@ class _Module(lightning.LightningModule):
             return s.beta
         return s.beta * min(1.0, (self.current_epoch + 1) / s.warmup_epochs)
 
+    def on_train_epoch_start(self) -> None:
+        self._sums = torch.zeros(4)  # frames, then frame-weighted loss, reconstruction, KL
+
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss, recon, kl = vae_loss(self.network(x, sample=self.settings.beta > 0), y, self._beta())
-        # epoch means only: per-step logging costs more than the step of a small network
-        self.log_dict({"train_loss": loss, "recon": recon, "kl": kl}, prog_bar=True, on_step=False, on_epoch=True,
-                      batch_size=x.shape[0])  # fmt: skip
+        # summed here and logged once per epoch: Lightning's per-step logging costs more than the
+        # step of so small a network
+        n = x.shape[0]
+        self._sums += torch.stack([torch.tensor(float(n)), n * loss.detach(), n * recon.detach(), n * kl.detach()])
         return loss
+
+    def on_train_epoch_end(self) -> None:
+        mean = self._sums[1:] / self._sums[0]
+        self.log_dict(dict(zip(("train_loss", "recon", "kl"), mean, strict=True)), prog_bar=True)
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -306,10 +357,12 @@ def fit_cv(
         cfg = BetaVAEConfig(n_features=n_features, **(config or {}))
     torch.set_num_threads(settings.threads)
     lightning.seed_everything(settings.seed, workers=True, verbose=False)
-    std = Standardizer.fit(np.concatenate([np.asarray(t) for t in trajs]))
-    if std.constant.size:
+    frames = np.concatenate([np.asarray(t) for t in trajs])
+    std = Standardizer.fit(frames, settings.scaling)
+    constant = np.flatnonzero(_constant(frames))
+    if constant.size:
         warnings.warn(
-            f"features {[names[i] for i in std.constant]} are constant in the data and carry nothing.",
+            f"features {[names[i] for i in constant]} are constant in the data and carry nothing.",
             UserWarning,
             stacklevel=2,
         )
@@ -317,8 +370,13 @@ def fit_cv(
     val = _blocks_split(n_frames, settings.val_fraction, np.random.default_rng(settings.seed))
     gen = torch.Generator().manual_seed(settings.seed)
     train_ds = torch.utils.data.TensorDataset(xs[~val], ys[~val])
-    loader = torch.utils.data.DataLoader(train_ds, batch_size=settings.batch_size, shuffle=True, generator=gen)
-    val_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xs[val], ys[val]), batch_size=4096)
+    # whole batches by one tensor index each (batch_size=None): per-frame fetching and collating
+    # would cost more than the step of so small a network
+    batches = torch.utils.data.BatchSampler(
+        torch.utils.data.RandomSampler(train_ds, generator=gen), settings.batch_size, drop_last=False
+    )
+    loader = torch.utils.data.DataLoader(train_ds, sampler=batches, batch_size=None)
+    val_loader = torch.utils.data.DataLoader([(xs[val], ys[val])], batch_size=None)
     network = BetaVAE(cfg)
     module = _Module(network, settings)
     from lightning.pytorch.callbacks import EarlyStopping
