@@ -158,10 +158,12 @@ def rank_variables(
         return out
 
     rz = rankdata(z, axis=0)
-    spearman = _corr(rz, rankdata(v, axis=0))[:, [cols[0] for cols in where]]
-    for j, name in enumerate(names):
-        if name in periodic:
-            spearman[:, j] = _circular_rank(rz, np.asarray(variables[name], dtype=float).ravel())
+    spearman = np.empty((z.shape[1], len(names)))
+    linear = [j for j, cols in enumerate(where) if len(cols) == 1]
+    spearman[:, linear] = _corr(rz, rankdata(v[:, [where[j][0] for j in linear]], axis=0))
+    for j, cols in enumerate(where):
+        if len(cols) == 2:  # the angle back from its (sin, cos) columns
+            spearman[:, j] = _circular_rank(rz, np.arctan2(v[:, cols[0]], v[:, cols[1]]))
     data = {
         "pearson": (("latent", "variable"), combine(_corr(z, v))),
         "spearman": (("latent", "variable"), spearman),
