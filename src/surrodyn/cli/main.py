@@ -18,6 +18,8 @@ _COMMANDS = {
     "sweep": ("surrodyn.cli.sweep", "parameter sweeps on Dask: run (resumable), status, export"),
     "surrogate": ("surrodyn.cli.surrogate", "TFT surrogate: train, predict, evaluate, explain, export, demo"),
     "cv": ("surrodyn.cli.cv", "learned CVs from MD: train (beta-VAE, AE, PCA, TICA), explain, project, export"),
+    "md": ("surrodyn.cli.md", "MD of nanoclusters: heating/cooling ramps over ASE calculators (resumable)"),
+    "basins": ("surrodyn.cli.basins", "t-SNE + DBSCAN basins of MD ramps: transition temperatures, morphologies"),
 }
 
 

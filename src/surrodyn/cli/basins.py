@@ -1,0 +1,68 @@
+"""``surrodyn basins``: t-SNE + DBSCAN basins of ramps, transition temperatures, morphologies."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_arguments"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``basins`` arguments to ``parser``."""
+    parser.add_argument("traj", nargs="+", help="ramp directories / ramp.nc of `surrodyn md ramp`, or ASE trajectories")
+    parser.add_argument("--out", required=True, help="output directory (one sub-directory per trajectory)")
+    parser.add_argument("--perplexity", type=float, default=50.0, help="t-SNE perplexity (default: %(default)s)")
+    parser.add_argument("--min-samples", type=int, default=10, help="DBSCAN min_samples (default: %(default)s)")
+    parser.add_argument("--clusterer", choices=("dbscan", "hdbscan"), default="dbscan", help="(default: %(default)s)")
+    parser.add_argument(
+        "--merge-threshold", type=float, default=1.0, help="merge clusters closer than this many spreads (default: 1)"
+    )
+    parser.add_argument(
+        "--min-basin-fraction", type=float, default=0.05, help="smaller clusters join their neighbour (default: 0.05)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="t-SNE seed (default: %(default)s)")
+    parser.add_argument(
+        "--quench",
+        choices=("none", "emt", "asap3-emt", "ase-emt"),
+        default="none",
+        help="minimise the representative frames with this calculator (default: %(default)s)",
+    )
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from ..analysis import BasinFinder, analyse_ramp, read_frames, summarize
+    from ..data.io import atomic_write_bytes
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, path in enumerate(args.traj):
+        finder = BasinFinder(
+            perplexity=args.perplexity,
+            min_samples=args.min_samples,
+            clusterer=args.clusterer,
+            merge_threshold=args.merge_threshold,
+            min_basin_fraction=args.min_basin_fraction,
+            random_state=args.seed,
+        )
+        result = analyse_ramp(read_frames(path), finder=finder, progress=True)
+        calc = None
+        if args.quench != "none":
+            from ..md import make_calculator
+
+            calc = make_calculator(args.quench)
+        name = Path(path).name if Path(path).name != "ramp.nc" else Path(path).parent.name
+        result.save(out / f"{i:02d}_{name}", quench_calculator=calc, figures=not args.no_figures)
+        print(f"[{path}]\n{result.to_text()}\n")
+        results.append(result)
+    if len(results) > 1:
+        s = summarize(results)
+        atomic_write_bytes(out / "summary.json", json.dumps(s, indent=2).encode())
+        for key in ("melting_switch_K", "heat_capacity_peak_K", "lindemann_K", "solid_solid_K"):
+            print(f"{key:22s} {s[key]['mean']:7.0f} ± {s[key]['std']:5.0f} K  (runs: {s[key]['values']})")
+    return 0
