@@ -552,6 +552,14 @@ def _crash_in_save_state(monkeypatch):
     return RuntimeError
 
 
+def _write_partial(target, data):
+    """Half-write ``data`` to a path or an open buffer, as a crash during the write would."""
+    if isinstance(target, str | Path):
+        Path(target).write_bytes(data if isinstance(data, bytes) else data.encode())
+    else:
+        target.write(data)
+
+
 def _savez_dies(monkeypatch, which, exc):
     """np.savez leaves a partial temporary file, then fails, on the matching write."""
     calls = []
@@ -561,7 +569,7 @@ def _savez_dies(monkeypatch, which, exc):
         if which(arrays):
             calls.append(file)
             if len(calls) == 1:
-                Path(file).write_bytes(b"PK\x03\x04 truncated")
+                _write_partial(file, b"PK\x03\x04 truncated")
                 raise exc
         savez(file, **arrays)
 
@@ -591,7 +599,7 @@ def _crash_writing_extxyz(monkeypatch):
     import ase.io
 
     def dying(filename, images, **kw):
-        Path(filename).write_text("13\npartial\n")
+        _write_partial(filename, "13\npartial\n")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(ase.io, "write", dying)

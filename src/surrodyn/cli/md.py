@@ -23,14 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _ramp(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from ..errors import read_yaml_mapping
+    from ..errors import ConfigError, read_yaml_mapping
     from ..md import RampConfig, run_ramp
 
-    cfg = RampConfig.from_yaml(args.config)
+    data = read_yaml_mapping(args.config, "ramp config")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{args.config!r}: a ramp config is a mapping, e.g. {{cluster: {{shape: icosahedron}}}}.")
+    yaml_out = data.pop("out", None)
+    cfg = RampConfig.from_dict(data)
     if args.seed is not None:
         cfg = dataclasses.replace(cfg, seed=args.seed)
-    data = read_yaml_mapping(args.config, "ramp config")
-    out = args.out or data.get("out") or f"ramp_{cfg.cluster.label}_s{cfg.seed}"
+    out = args.out or yaml_out or f"ramp_{cfg.cluster.label}_s{cfg.seed}"
     ds = run_ramp(cfg, out, progress=not args.no_progress)
     print(
         f"{ds.attrs['cluster']}: {ds.sizes['frame']} frames, {ds.target_temperature.values[0]:.0f} -> "

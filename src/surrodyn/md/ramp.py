@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,14 +207,11 @@ class RampConfig:
 
 
 def _atomic_npz(path: Path, **arrays: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from ..data.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _segment_path(out: Path, k: int) -> Path:
@@ -407,7 +403,7 @@ def _write_outputs(ds: xr.Dataset, out: Path) -> None:
     from ase import Atoms
     from ase.io import write
 
-    from ..data.io import write_dataset
+    from ..data.io import atomic_write_bytes, write_dataset
 
     write_dataset(ds, out / "ramp.nc")
     frames = []
@@ -420,16 +416,11 @@ def _write_outputs(ds: xr.Dataset, out: Path) -> None:
             target_temperature_K=float(ds.target_temperature[f]),
         )
         frames.append(atoms)
-    fd, tmp = tempfile.mkstemp(dir=out, suffix=".extxyz")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            write(tmp, frames, format="extxyz")
-        os.replace(tmp, out / "frames.extxyz")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write(text, frames, format="extxyz")
+    atomic_write_bytes(out / "frames.extxyz", text.getvalue().encode())
 
 
 def load_ramp(path: str | Path) -> xr.Dataset:
