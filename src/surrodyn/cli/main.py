@@ -20,6 +20,7 @@ _COMMANDS = {
     "cv": ("surrodyn.cli.cv", "learned CVs from MD: train (beta-VAE, AE, PCA, TICA), explain, project, export"),
     "md": ("surrodyn.cli.md", "MD of nanoclusters: heating/cooling ramps over ASE calculators (resumable)"),
     "basins": ("surrodyn.cli.basins", "t-SNE + DBSCAN basins of MD ramps: transition temperatures, morphologies"),
+    "potential": ("surrodyn.cli.potential", "neural-network potentials: train, evaluate, active-learn (resumable)"),
 }
 
 

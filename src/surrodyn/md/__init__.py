@@ -2,6 +2,7 @@
 
 - :mod:`.clusters` and :mod:`.ramp`: heating/cooling ramps of metal clusters (ASE Langevin over
   asap3's or ASE's EMT, or any ASE calculator), checkpointed and resumable.
+- :mod:`.sampling`: labelled fixed-temperature configurations of clusters for training potentials.
 - :mod:`.openmm_runs`: the shipped alanine dipeptide and an OpenMM data generator for the CV work.
 
 Imports without OpenMM; the functions that run it raise :class:`surrodyn.errors.ConfigError` with
@@ -19,6 +20,7 @@ from .openmm_runs import (
     run_torsion_metadynamics,
 )
 from .ramp import CALCULATORS, RampConfig, load_ramp, make_calculator, run_ramp
+from .sampling import SamplingCondition, sample_configurations
 
 __all__ = [
     "CALCULATORS",
@@ -28,6 +30,7 @@ __all__ = [
     "SOLVENTS",
     "ClusterSpec",
     "RampConfig",
+    "SamplingCondition",
     "alanine_dipeptide_pdb",
     "build_cluster",
     "build_system",
@@ -36,4 +39,5 @@ __all__ = [
     "make_calculator",
     "run_ramp",
     "run_torsion_metadynamics",
+    "sample_configurations",
 ]

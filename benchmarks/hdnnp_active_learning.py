@@ -1,0 +1,159 @@
+"""Active learning of an HDNNP on EMT Cu13/Cu55: autoencoder query vs random vs committee.
+
+Protocol (``../shared/reference/md-mlff.md``): start from 10 random labels, query batches of 10 for
+9 rounds, score every round on the balanced test set; imbalanced pool (60% Cu55-Ih at 300 K) and
+balanced pool; 3 seeds. The reference is the same EMT that made the data (asap3 when installed),
+called through the label cache, so every label the loop uses is paid for in the loop.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py                   # data, ~20 s
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --pools imbalanced
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --pools balanced
+    python benchmarks/hdnnp_active_learning.py --summarize              # tables + figures
+
+Runs are resumable (``surrodyn.potentials.active_learn``); rerunning skips finished rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from ase.io import read
+
+from surrodyn.md import make_calculator
+from surrodyn.potentials import ActiveLearningConfig, TrainConfig, active_learn
+
+METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "force_rmse_meV_per_A"}
+# cheaper than the accuracy benchmark's defaults: 10 fits per run, and the comparison is relative
+AL_TRAIN = {"max_epochs": 300, "patience_epochs": 50}
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run every (pool, strategy, seed) not finished yet."""
+    torch.set_num_threads(1)
+    data = Path(args.data)
+    test = read(data / "test.extxyz", ":")
+    manifest = json.loads((data / "manifest.json").read_text())
+    # label with exactly the EMT implementation that made the data (asap3's and ASE's differ by ~5 meV/atom)
+    calc = "asap3-emt" if "asap3" in manifest["calculator"]["class"] else "ase-emt"
+    for pool_name in args.pools:
+        pool = read(data / f"pool_{pool_name}.extxyz", ":")
+        for seed in args.seeds:
+            for strategy in args.strategies:
+                cfg = ActiveLearningConfig(
+                    strategy=strategy, seed=seed, committee_size=args.committee_size, train=TrainConfig(**AL_TRAIN)
+                )
+                out = Path(args.out) / pool_name / strategy / f"seed{seed}"
+                t0, c0 = time.perf_counter(), time.process_time()
+                tag = f"{pool_name:10s} {strategy:11s} s{seed}"
+                res = active_learn(
+                    pool,
+                    functools.partial(make_calculator, calc),
+                    cfg,
+                    out,
+                    test=test,
+                    on_round=functools.partial(_report, tag),
+                )
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                print(f"done {tag}: cost {res.cost_s:.0f} s, wall {wall:.0f} s, cpu {cpu:.0f} s", flush=True)
+
+
+def _report(tag: str, r: dict) -> None:
+    m = r["metrics"]
+    print(
+        f"{tag} n={r['n_labels']:3d} E={m['energy_rmse_meV_per_atom']:6.2f} F={m['force_rmse_meV_per_A']:6.1f} "
+        f"train {r['train_s']:5.1f}s query {r['query_s']:5.1f}s",
+        flush=True,
+    )
+
+
+def _labels_to_reach(n: np.ndarray, err: np.ndarray, level: float) -> float:
+    """Smallest label count at which the curve is at or below ``level`` (linear interpolation)."""
+    below = np.nonzero(err <= level)[0]
+    if len(below) == 0:
+        return float("nan")
+    k = below[0]
+    if k == 0:
+        return float(n[0])
+    # interpolate in log(error) between the last point above and the first below
+    x0, x1, y0, y1 = n[k - 1], n[k], np.log(err[k - 1]), np.log(err[k])
+    return float(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0))
+
+
+def summarize(args: argparse.Namespace) -> dict:
+    """Mean ± sd curves, labels-to-reach-random@100, cost ratio; figures."""
+    from surrodyn.plot.potentials import plot_learning_curves
+
+    root = Path(args.out)
+    summary: dict = {"machine": platform.processor() or platform.machine(), "python": sys.version.split()[0]}
+    for pool_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        pool: dict = {}
+        curves: dict = {m: {} for m in METRICS}
+        for sdir in sorted(p for p in pool_dir.iterdir() if p.is_dir()):
+            runs = []
+            for run_dir in sorted(sdir.glob("seed*")):
+                state = json.loads((run_dir / "state.json").read_text())
+                rounds = state["rounds"]
+                if len(rounds) < state["config"]["n_rounds"] + 1:
+                    continue
+                runs.append(rounds)
+            if not runs:
+                continue
+            n = np.array([r["n_labels"] for r in runs[0]])
+            entry = {"n_labels": n.tolist(), "seeds": len(runs)}
+            for key, metric in METRICS.items():
+                err = np.array([[r["metrics"][metric] for r in rounds] for rounds in runs])
+                entry[key] = {"mean": err.mean(0).tolist(), "sd": err.std(0, ddof=1 if len(runs) > 1 else 0).tolist()}
+                curves[key][sdir.name] = [(n, e) for e in err]
+            entry["cost_s"] = [float(sum(r["train_s"] + r["query_s"] for r in rounds)) for rounds in runs]
+            entry["query_s"] = [float(sum(r["query_s"] for r in rounds)) for rounds in runs]
+            pool[sdir.name] = entry
+        if "random" in pool:
+            for key in METRICS:
+                level = pool["random"][key]["mean"][-1]
+                for entry in pool.values():
+                    mean, n = np.array(entry[key]["mean"]), np.array(entry["n_labels"])
+                    entry[key]["labels_to_reach_random_final"] = _labels_to_reach(n, mean, level)
+                    entry[key]["final_vs_random"] = float(mean[-1] / level)
+        if "autoencoder" in pool and "committee" in pool:
+            pool["cost_ratio_autoencoder_over_committee"] = float(
+                np.mean(pool["autoencoder"]["cost_s"]) / np.mean(pool["committee"]["cost_s"])
+            )
+        for key in METRICS:
+            if curves[key]:
+                level = pool.get("random", {}).get(key, {}).get("mean", [None])[-1]
+                label = "energy RMSE (meV/atom)" if key == "energy" else "force RMSE (meV/Å)"
+                fig = plot_learning_curves(curves[key], metric_label=label, reference_level=level)
+                fig.axes[0].set_title(f"{pool_dir.name} pool")
+                fig.savefig(root / f"learning_{pool_dir.name}_{key}.png", dpi=120, bbox_inches="tight")
+        summary[pool_dir.name] = pool
+    (root / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+def main() -> None:
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="/work/runs/hdnnp_data")
+    p.add_argument("--out", default="/work/runs/hdnnp_al")
+    p.add_argument("--pools", nargs="+", default=["imbalanced", "balanced"])
+    p.add_argument("--strategies", nargs="+", default=["autoencoder", "random", "committee"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--committee-size", type=int, default=4)
+    p.add_argument("--summarize", action="store_true")
+    args = p.parse_args()
+    summarize(args) if args.summarize else run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""Energy + force training of an HDNNP on precomputed fingerprints, with early stopping.
+
+The loop is plain PyTorch rather than Lightning: the whole data set lives in memory as a few
+tensors, a step costs milliseconds, and the active-learning loop trains dozens of small models in
+a row, where Lightning's per-step and per-fit overhead would dominate. The loss is a pure function
+(:func:`energy_force_loss`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from ase import Atoms
+
+from ..errors import ConfigError, param_error
+from .dataset import FingerprintSet
+from .model import AtomicNetworks, Prediction, predict_batch
+from .potential import HDNNP
+from .symmetry import SymmetryFunctions
+
+__all__ = ["TrainConfig", "TrainResult", "energy_force_loss", "errors", "fit"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Network and optimiser settings.
+
+    Parameters
+    ----------
+    hidden : tuple of int, default (32, 32)
+        Hidden widths of every element's network.
+    activation : str, default "tanh"
+    max_epochs : int, default 1500
+    batch_size : int, default 8
+        Structures per optimiser step.
+    learning_rate : float, default 3e-3
+        Adam's initial rate; halved when the validation loss stalls for ``patience_epochs / 4``.
+    force_weight : float, default 1.0
+        Weight of the force term (eV²/Å²) against the per-atom energy term (eV²).
+    energy_weight : float, default 1.0
+    validation_fraction : float, default 0.1
+        Structures held out for early stopping (none below 5 structures).
+    patience_epochs : int, default 150
+        Stop when the validation loss has not improved for this many epochs; the best weights are kept.
+    seed : int, default 0
+    max_time_s : float or None
+        Wall-time budget; the best weights so far are kept when it runs out.
+    """
+
+    hidden: tuple[int, ...] = (32, 32)
+    activation: str = "tanh"
+    max_epochs: int = 1500
+    batch_size: int = 8
+    learning_rate: float = 3e-3
+    force_weight: float = 1.0
+    energy_weight: float = 1.0
+    validation_fraction: float = 0.1
+    patience_epochs: int = 150
+    seed: int = 0
+    max_time_s: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            hidden = tuple(int(h) for h in np.atleast_1d(self.hidden))
+        except (TypeError, ValueError):
+            raise param_error("hidden", self.hidden, "a list of positive layer widths, e.g. [32, 32]") from None
+        if not hidden or min(hidden) < 1:
+            raise param_error("hidden", self.hidden, "a non-empty list of positive layer widths, e.g. [32, 32]")
+        object.__setattr__(self, "hidden", hidden)
+        for name in ("max_epochs", "batch_size", "patience_epochs", "seed"):
+            value = getattr(self, name)
+            low = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise param_error(name, value, f"an integer >= {low}")
+            object.__setattr__(self, name, int(value))
+        if not self.learning_rate > 0:
+            raise param_error("learning_rate", self.learning_rate, "a positive number")
+        if self.force_weight < 0 or self.energy_weight < 0 or self.force_weight + self.energy_weight == 0:
+            weights = (self.force_weight, self.energy_weight)
+            raise param_error("force_weight/energy_weight", weights, "non-negative, not both 0")
+        if not 0 <= self.validation_fraction < 1:
+            raise param_error("validation_fraction", self.validation_fraction, "a fraction in [0, 1)")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """The trained potential and its history.
+
+    Attributes
+    ----------
+    potential : HDNNP
+    history : dict of list
+        Per epoch: ``epoch``, ``train_loss``, ``val_loss``, ``lr``.
+    best_epoch : int
+    seconds : float
+        Wall time of the fit, featurisation excluded.
+    """
+
+    potential: HDNNP
+    history: dict[str, list[float]] = field(default_factory=dict)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def energy_force_loss(
+    pred: Prediction,
+    energy: torch.Tensor,
+    forces: torch.Tensor,
+    n_atoms: torch.Tensor,
+    energy_weight: float = 1.0,
+    force_weight: float = 1.0,
+) -> torch.Tensor:
+    """Weighted mean squared error of per-atom energies (eV²) and force components (eV²/Å²)."""
+    e = ((pred.energy - energy) / n_atoms).pow(2).mean()
+    f = (pred.forces - forces).pow(2).mean() if pred.forces is not None else e.new_zeros(())
+    return energy_weight * e + force_weight * f
+
+
+def errors(potential: HDNNP, data: FingerprintSet) -> dict[str, float]:
+    """Energy RMSE (meV/atom), force RMSE over components (meV/Å) and force MAE on ``data``."""
+    if data.energy is None or data.forces is None:
+        raise ConfigError("errors() needs a labelled FingerprintSet (reference energies and forces).")
+    energy, forces = potential.predict_set(data)
+    dE = (energy - data.energy) / data.n_atoms
+    dF = np.concatenate([f - ref.numpy() for f, ref in zip(forces, data.forces, strict=True)])
+    return {
+        "energy_rmse_meV_per_atom": 1e3 * float(np.sqrt(np.mean(dE**2))),
+        "force_rmse_meV_per_A": 1e3 * float(np.sqrt(np.mean(dF**2))),
+        "force_mae_meV_per_A": 1e3 * float(np.mean(np.abs(dF))),
+    }
+
+
+def _scaling(data: FingerprintSet, train: np.ndarray, n_elements: int) -> tuple[torch.Tensor, ...]:
+    G, species = data.atomic_fingerprints(train)
+    mean = torch.zeros(n_elements, G.shape[1], dtype=torch.float64)
+    std = torch.ones_like(mean)
+    for e in range(n_elements):
+        rows = G[species == e].double()
+        if len(rows):
+            mean[e], std[e] = rows.mean(0), rows.std(0, unbiased=False)
+    # per-element energy offsets by least squares on the composition (min-norm when degenerate)
+    comp = data.composition[train].astype(float)
+    offset, *_ = np.linalg.lstsq(comp, data.energy[train], rcond=None)
+    forces = torch.cat([data.forces[k] for k in train])
+    scale = float(forces.double().pow(2).mean().sqrt()) if forces.numel() else 1.0
+    return mean, std, torch.as_tensor(offset), max(scale, 1e-3)
+
+
+def fit(
+    structures: Sequence[Atoms] | FingerprintSet,
+    descriptor: SymmetryFunctions | None = None,
+    config: TrainConfig | None = None,
+    *,
+    progress: bool = False,
+) -> TrainResult:
+    """Train an HDNNP on labelled structures.
+
+    Parameters
+    ----------
+    structures : sequence of ase.Atoms or FingerprintSet
+        Structures with reference energy and forces, or their precomputed fingerprints.
+    descriptor : SymmetryFunctions, optional
+        Defaults to :meth:`SymmetryFunctions.standard` over the elements of the data.
+    config : TrainConfig, optional
+    progress : bool, default False
+        Show a progress bar over epochs (tqdm).
+
+    Returns
+    -------
+    TrainResult
+    """
+    config = config or TrainConfig()
+    if isinstance(structures, FingerprintSet):
+        data = structures
+    else:
+        if descriptor is None:
+            elements = sorted({s for a in structures for s in a.get_chemical_symbols()})
+            descriptor = SymmetryFunctions.standard(elements)
+        data = FingerprintSet(structures, descriptor)
+    descriptor = data.descriptor
+    if data.energy is None:
+        raise param_error("structures", "unlabelled FingerprintSet", "structures with reference energies and forces")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(data))
+    n_val = round(config.validation_fraction * len(data)) if len(data) >= 5 else 0
+    n_val = max(n_val, 1) if config.validation_fraction > 0 and len(data) >= 5 else n_val
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    net = AtomicNetworks(len(descriptor.elements), descriptor.n_features, config.hidden, config.activation)
+    net.set_scaling(*_scaling(data, train, len(descriptor.elements)))
+    opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=0.5, patience=max(config.patience_epochs // 4, 1), min_lr=config.learning_rate / 200
+    )
+    n_batches = max(1, math.ceil(len(train) / config.batch_size))
+    batches = [data.batch(list(chunk)) for chunk in np.array_split(train, n_batches)]
+    val_batch = data.batch(list(val)) if len(val) else None
+    w = {"energy_weight": config.energy_weight, "force_weight": config.force_weight}
+    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": []}
+    best = (math.inf, 0, copy.deepcopy(net.state_dict()))
+    t0 = time.perf_counter()
+    bar = _progress(config.max_epochs, progress)
+    for epoch in range(config.max_epochs):
+        net.train()
+        total = 0.0
+        for k in rng.permutation(n_batches):
+            batch, energy, forces = batches[k]
+            n_atoms = torch.bincount(batch.structure, minlength=batch.n_structures).to(energy.dtype)
+            loss = energy_force_loss(predict_batch(net, batch, create_graph=True), energy, forces, n_atoms, **w)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * batch.n_structures
+        train_loss = total / len(train)
+        val_loss = _evaluate(net, val_batch, w) if val_batch is not None else train_loss
+        sched.step(val_loss)
+        for key, value in zip(history, (epoch, train_loss, val_loss, opt.param_groups[0]["lr"]), strict=True):
+            history[key].append(float(value))
+        if val_loss < best[0]:
+            best = (val_loss, epoch, copy.deepcopy(net.state_dict()))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{train_loss:.2e}", val=f"{val_loss:.2e}")
+        out_of_time = config.max_time_s is not None and time.perf_counter() - t0 > config.max_time_s
+        if epoch - best[1] >= config.patience_epochs or out_of_time:
+            break
+    if bar is not None:
+        bar.close()
+    net.load_state_dict(best[2])
+    seconds = time.perf_counter() - t0
+    meta = {
+        "train": config.to_dict(),
+        "n_train": len(train),
+        "n_validation": len(val),
+        "best_epoch": int(best[1]),
+        "epochs": len(history["epoch"]),
+        "seconds": seconds,
+    }
+    return TrainResult(HDNNP(descriptor, net, meta), history, int(best[1]), seconds)
+
+
+def _evaluate(net: AtomicNetworks, batch: tuple, weights: dict[str, float]) -> float:
+    b, energy, forces = batch
+    net.eval()
+    n_atoms = torch.bincount(b.structure, minlength=b.n_structures).to(energy.dtype)
+    pred = predict_batch(net, b)
+    return float(energy_force_loss(pred, energy, forces, n_atoms, **weights).detach())
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="training", unit="epoch", leave=False)

@@ -1,0 +1,183 @@
+"""HDNNP model, training and calculator: exact gradients, locality, persistence, NVE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms, units
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.cluster import Icosahedron
+from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
+from ase.md.verlet import VelocityVerlet
+
+from _potentials_reference import torch_fingerprints
+from surrodyn.errors import ConfigError
+from surrodyn.potentials import HDNNP, AtomicNetworks, FingerprintSet, SymmetryFunctions, TrainConfig, errors, fit
+
+
+def labelled(atoms: Atoms) -> Atoms:
+    """Copy of ``atoms`` with ASE-EMT energy and forces attached."""
+    work = atoms.copy()
+    work.calc = EMT()
+    out = atoms.copy()
+    out.calc = SinglePointCalculator(out, energy=work.get_potential_energy(), forces=work.get_forces())
+    return out
+
+
+def rattled(n: int, seed: int, sigma: float = 0.1, alloy: bool = False) -> list[Atoms]:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        atoms = Icosahedron("Cu", 2)
+        if alloy:
+            atoms.symbols[[0, 4, 9]] = "Ag"
+        atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
+        frames.append(labelled(atoms))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[HDNNP, list[Atoms]]:
+    """A small potential trained briefly on rattled Cu13 (for gradient and persistence tests)."""
+    torch.manual_seed(0)
+    frames = rattled(24, seed=1)
+    sf = SymmetryFunctions.standard(["Cu"], n_radial=8, zetas=(1.0, 4.0))
+    res = fit(frames, sf, TrainConfig(hidden=(16, 16), max_epochs=150, patience_epochs=150, seed=0))
+    return res.potential, frames
+
+
+def _random_potential(elements: tuple[str, ...], seed: int = 0) -> HDNNP:
+    torch.manual_seed(seed)
+    sf = SymmetryFunctions.standard(list(elements), n_radial=6, zetas=(1.0, 2.0), radial_cutoff_A=5.0)
+    net = AtomicNetworks(len(elements), sf.n_features, (12, 12), "tanh")
+    net.set_scaling(
+        torch.zeros(len(elements), sf.n_features),
+        torch.full((len(elements), sf.n_features), 2.0),
+        torch.tensor([-1.0, -2.0][: len(elements)]),
+        0.5,
+    )
+    return HDNNP(sf, net)
+
+
+def test_forces_are_minus_the_finite_difference_gradient_of_the_energy():
+    pot = _random_potential(("Cu", "Ag"))
+    atoms = rattled(1, seed=3, alloy=True)[0]
+    atoms.calc = pot.calculator()
+    np.testing.assert_allclose(atoms.get_forces(), calculate_numerical_forces(atoms, eps=1e-5), atol=1e-7)
+
+
+def test_periodic_forces_and_stress_match_finite_differences():
+    pot = _random_potential(("Cu",))
+    atoms = bulk("Cu", "fcc", a=3.55, cubic=True) * (2, 1, 1)
+    atoms.rattle(0.07, seed=4)
+    strain = np.array([[0.0, 0.03, 0.0], [0.0, 0.0, -0.02], [0.01, 0.0, 0.0]])
+    atoms.set_cell(atoms.cell.array @ (np.eye(3) + strain), scale_atoms=True)
+    atoms.calc = pot.calculator()
+    np.testing.assert_allclose(atoms.get_forces(), calculate_numerical_forces(atoms, eps=1e-5), atol=1e-7)
+    np.testing.assert_allclose(atoms.get_stress(), calculate_numerical_stress(atoms, eps=1e-6), atol=1e-7)
+
+
+def test_chain_rule_equals_autograd_through_an_independent_descriptor():
+    pot = _random_potential(("Cu", "Ag"), seed=2)
+    atoms = rattled(1, seed=5, alloy=True)[0]
+    pos = torch.tensor(atoms.positions, requires_grad=True)
+    species = torch.as_tensor(pot.descriptor.species_of(atoms))
+    net = pot._double()
+    energy = net(torch_fingerprints(pos, species, pot.descriptor), species).sum()
+    (grad,) = torch.autograd.grad(energy, pos)
+    out = pot.predict(atoms)
+    assert out["energy"] == pytest.approx(float(energy.detach()), abs=1e-10)
+    np.testing.assert_allclose(out["forces"], -grad.numpy(), atol=1e-10)
+
+
+def test_energy_is_a_sum_of_local_terms():
+    pot = _random_potential(("Cu", "Ag"))
+    a, b = rattled(2, seed=6, alloy=True)
+    b.positions += [40.0, 0.0, 0.0]  # far beyond every cutoff
+    both = a + b
+    pa, pb, pab = pot.predict(a), pot.predict(b), pot.predict(both)
+    assert pab["energy"] == pytest.approx(pa["energy"] + pb["energy"], abs=1e-9)
+    np.testing.assert_allclose(pab["forces"], np.vstack([pa["forces"], pb["forces"]]), atol=1e-12)
+    np.testing.assert_allclose(pab["energies"].sum(), pab["energy"], atol=1e-10)
+    np.testing.assert_allclose(pab["forces"].sum(0), 0.0, atol=1e-10)  # Newton's third law
+
+
+def test_training_learns_emt_far_better_than_the_mean_force_baseline(trained):
+    pot, _ = trained
+    test = FingerprintSet(rattled(12, seed=99), pot.descriptor)
+    m = errors(pot, test)
+    rms_force = 1e3 * np.sqrt(np.mean(np.concatenate([f.numpy() for f in test.forces]) ** 2))
+    e_spread = 1e3 * np.std(test.energy / test.n_atoms)
+    assert m["force_rmse_meV_per_A"] < 0.25 * rms_force
+    assert m["energy_rmse_meV_per_atom"] < 0.5 * e_spread
+
+
+def test_save_load_round_trip_and_no_stale_inference_copy(tmp_path, trained):
+    pot, frames = trained
+    before = pot.predict(frames[0])
+    pot.save(tmp_path / "model")
+    back = HDNNP.load(tmp_path / "model")
+    after = back.predict(frames[0])
+    assert after["energy"] == before["energy"]
+    np.testing.assert_array_equal(after["forces"], before["forces"])
+    with torch.no_grad():  # training further in place must change what predict answers
+        back.network.nets[0][0].bias.add_(0.1)
+    assert back.predict(frames[0])["energy"] != before["energy"]
+
+
+def test_load_refuses_what_is_not_a_potential(tmp_path):
+    with pytest.raises(ConfigError, match="not a saved potential"):
+        HDNNP.load(tmp_path)
+
+
+def test_nve_conserves_energy_with_the_trained_potential(trained):
+    pot, _ = trained
+    atoms = Icosahedron("Cu", 2)
+    atoms.calc = pot.calculator()
+    thermalize_momenta(atoms, temperature_K=400, rng=np.random.default_rng(0))
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    dyn = VelocityVerlet(atoms, 1.0 * units.fs)
+    epot, etot = [], []
+    for _ in range(40):
+        dyn.run(5)
+        epot.append(atoms.get_potential_energy())
+        etot.append(epot[-1] + atoms.get_kinetic_energy())
+    # potential and kinetic energy exchange ~0.1 eV; their sum must stay put to O(dt^2)
+    assert np.std(epot) > 0.02
+    assert np.ptp(etot) < 0.02 * np.ptp(epot)
+
+
+def test_calculator_refuses_stress_for_a_cluster(trained):
+    from ase.calculators.calculator import PropertyNotImplementedError
+
+    pot, frames = trained
+    atoms = frames[0].copy()
+    atoms.calc = pot.calculator()
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_stress()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"hidden": [0]}, "hidden"),
+        ({"hidden": "x"}, "hidden"),
+        ({"max_epochs": 0}, "max_epochs"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"force_weight": 0, "energy_weight": 0}, "force_weight"),
+    ],
+)
+def test_bad_training_settings_name_the_parameter(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_unlabelled_structures_are_refused_with_a_hint():
+    with pytest.raises(ConfigError, match="LabelCache"):
+        fit([Icosahedron("Cu", 2)])
