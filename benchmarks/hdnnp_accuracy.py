@@ -27,6 +27,7 @@ import torch
 from ase import units
 from ase.cluster import Icosahedron
 from ase.io import read
+from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
@@ -60,11 +61,14 @@ def _fit_and_score(train, test_fp, seed: int, out: Path | None = None, train_kw:
 
 
 def nve_drift(potential: HDNNP, *, temperature_K: float = 600.0, ps: float = 2.0, seed: int = 0) -> dict:
-    """Velocity-Verlet NVE of an icosahedral Cu55 at ``temperature_K``; drift of the total energy."""
+    """Icosahedral Cu55 thermalised at ``temperature_K`` (1 ps Langevin), then 2 ps velocity-Verlet NVE."""
     atoms = Icosahedron("Cu", 3)
     atoms.calc = potential.calculator()
     rng = np.random.default_rng(seed)
-    thermalize_momenta(atoms, temperature_K=2 * temperature_K, rng=rng)  # equipartition halves it
+    thermalize_momenta(atoms, temperature_K=temperature_K, rng=rng)
+    Stationary(atoms)
+    ZeroRotation(atoms)
+    Langevin(atoms, 1.0 * units.fs, temperature_K=temperature_K, friction=0.02, fixcm=True, rng=rng).run(1000)
     Stationary(atoms)
     ZeroRotation(atoms)
     dyn = VelocityVerlet(atoms, 1.0 * units.fs)
@@ -128,7 +132,16 @@ def speed(potential: HDNNP, train_fp: FingerprintSet, n_calls: int = 50) -> dict
         "cu147_descriptor_ms": 1e3 * per_desc,
         "train_structures_per_cpu_s": train_rate,
         "train_mean_atoms": float(np.mean(train_fp.n_atoms[idx])),
+        "train_atoms_per_cpu_s": train_rate * float(np.mean(train_fp.n_atoms[idx])),
     }
+
+
+def _md_and_speed(potential: HDNNP, pool: list, sf: SymmetryFunctions, results: dict) -> None:
+    results["nve"] = nve_drift(potential)
+    print("NVE", {k: v for k, v in results["nve"].items() if not isinstance(v, list)}, flush=True)
+    sample = np.random.default_rng(0).choice(len(pool), 64, replace=False)  # Cu13 and Cu55 mixed
+    results["speed"] = speed(potential, FingerprintSet([pool[k] for k in sample], sf))
+    print("speed", results["speed"], flush=True)
 
 
 def _rounded(d: dict) -> dict:
@@ -142,6 +155,7 @@ def main() -> None:
     p.add_argument("--out", default="/work/runs/hdnnp_accuracy")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--skip-full", action="store_true")
+    p.add_argument("--md-only", action="store_true", help="reuse the saved full-pool model; redo NVE and speed")
     args = p.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -156,6 +170,11 @@ def main() -> None:
         "train": TrainConfig().to_dict(),
         "random100": [],
     }
+    if args.md_only:
+        results = json.loads((out / "results.json").read_text())
+        _md_and_speed(HDNNP.load(out / "full_pool_model"), read(data / "pool_balanced.extxyz", ":"), sf, results)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        return
     for pool_name in ("imbalanced", "balanced"):
         pool = read(data / f"pool_{pool_name}.extxyz", ":")
         for seed in args.seeds:
@@ -170,8 +189,6 @@ def main() -> None:
         potential = full.pop("potential")
         results["full_pool"] = {**full, "train": FULL_POOL_TRAIN}
         print("full pool", _rounded(full), flush=True)
-        results["nve"] = nve_drift(potential)
-        print("NVE", {k: v for k, v in results["nve"].items() if not isinstance(v, list)}, flush=True)
         from surrodyn.plot.potentials import plot_parity
 
         energy, forces = potential.predict_set(test_fp)
@@ -183,8 +200,7 @@ def main() -> None:
             title="full balanced pool (960) → balanced test (285)",
         )
         fig.savefig(out / "parity_full_pool.png", dpi=120, bbox_inches="tight")
-        results["speed"] = speed(potential, FingerprintSet(pool[:64], sf))
-        print("speed", results["speed"], flush=True)
+        _md_and_speed(potential, pool, sf, results)
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
 

@@ -132,7 +132,9 @@ def summarize(args: argparse.Namespace) -> dict:
             if curves[key]:
                 level = pool.get("random", {}).get(key, {}).get("mean", [None])[-1]
                 label = "energy RMSE (meV/atom)" if key == "energy" else "force RMSE (meV/Å)"
-                fig = plot_learning_curves(curves[key], metric_label=label, reference_level=level)
+                fig = plot_learning_curves(
+                    curves[key], metric_label=label, reference_level=level, reference_label="random, final round"
+                )
                 fig.axes[0].set_title(f"{pool_dir.name} pool")
                 fig.savefig(root / f"learning_{pool_dir.name}_{key}.png", dpi=120, bbox_inches="tight")
         summary[pool_dir.name] = pool

@@ -8,6 +8,11 @@
   autoencoder / committee / random queries, and the resumable active-learning loop.
 """
 
+try:
+    import ase  # noqa: F401 - the whole package works on ase.Atoms
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError("surrodyn.potentials needs ASE: pip install 'surrodyn[md]'") from exc
+
 from .active import STRATEGIES, ActiveLearningConfig, ActiveLearningResult, active_learn, make_query
 from .calculator import HDNNPCalculator
 from .dataset import FingerprintSet, labels_of
