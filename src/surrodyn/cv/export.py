@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.io import atomic_write_bytes
+from ..data.io import atomic_savez, atomic_write_bytes
 from ..errors import ConfigError, OutputError, param_error
 from ._plumed_eval import PlumedEvaluator, evaluate_plumed
 from .features import Featurizer, _pair_list
@@ -270,9 +270,7 @@ class NumpyCV:
         }
         for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             arrays[f"weight_{k}"], arrays[f"bias_{k}"] = w, b
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        return atomic_write_bytes(p, buf.getvalue())
+        return atomic_savez(p, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> NumpyCV:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from ..errors import OutputError
@@ -124,6 +126,15 @@ def atomic_torch_save(path: str | Path, obj: object) -> Path:
 
     buf = io.BytesIO()
     torch.save(obj, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_savez(path: str | Path, **arrays: Any) -> Path:
+    """``numpy.savez`` ``arrays`` to ``path`` atomically (temporary file + rename)."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
     return atomic_write_bytes(path, buf.getvalue())
 
 

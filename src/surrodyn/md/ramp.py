@@ -206,14 +206,6 @@ class RampConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _atomic_npz(path: Path, **arrays: Any) -> None:
-    from ..data.io import atomic_write_bytes
-
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def _segment_path(out: Path, k: int) -> Path:
     return out / "segments" / f"seg_{k:05d}.npz"
 
@@ -264,7 +256,9 @@ class _Runner:
         return a.get_positions(), a.get_potential_energy(), a.get_kinetic_energy(), a.get_temperature()
 
     def save_state(self, path: Path, next_frame: int) -> None:
-        _atomic_npz(
+        from ..data.io import atomic_savez
+
+        atomic_savez(
             path,
             positions=self.atoms.get_positions(),
             momenta=self.atoms.get_momenta(),
@@ -340,7 +334,9 @@ def run_ramp(
             rows.append(runner.record())
             bar.update(1)
         pos, epot, ekin, temp = zip(*rows, strict=True)
-        _atomic_npz(
+        from ..data.io import atomic_savez
+
+        atomic_savez(
             _segment_path(out, k),
             first_frame=next_frame,
             positions=np.asarray(pos),

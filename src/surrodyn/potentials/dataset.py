@@ -112,6 +112,17 @@ class FingerprintSet:
     def __len__(self) -> int:
         return len(self.items)
 
+    def subset(self, indices: Sequence[int]) -> FingerprintSet:
+        """Structures ``indices`` of this set, sharing its fingerprints, without labels."""
+        idx = [int(k) for k in indices]
+        out = object.__new__(FingerprintSet)
+        out.descriptor, out.dtype = self.descriptor, self.dtype
+        out.n_atoms = self.n_atoms[idx]
+        out.items = [self.items[k] for k in idx]
+        out.composition = self.composition[idx]
+        out.energy = out.forces = None
+        return out
+
     def labelled_subset(
         self, indices: Sequence[int], energies: Sequence[float], forces: Sequence[np.ndarray]
     ) -> FingerprintSet:
@@ -125,20 +136,14 @@ class FingerprintSet:
         forces : sequence of ndarray, shape (n_atoms_k, 3)
             Reference forces (eV/Å).
         """
-        idx = [int(k) for k in indices]
-        if len(energies) != len(idx) or len(forces) != len(idx):
-            raise ConfigError(f"{len(idx)} structures but {len(energies)} energies and {len(forces)} force arrays.")
-        out = object.__new__(FingerprintSet)
-        out.descriptor, out.dtype = self.descriptor, self.dtype
-        out.n_atoms = self.n_atoms[idx]
-        out.items = [self.items[k] for k in idx]
-        out.composition = self.composition[idx]
+        out = self.subset(indices)
+        if len(energies) != len(out) or len(forces) != len(out):
+            raise ConfigError(f"{len(out)} structures but {len(energies)} energies and {len(forces)} force arrays.")
         out.energy = np.asarray(energies, dtype=float)
         out.forces = [torch.as_tensor(np.asarray(f), dtype=self.dtype) for f in forces]
-        for k, f in zip(idx, out.forces, strict=True):
-            if f.shape != (int(self.n_atoms[k]), 3):
-                shape = tuple(f.shape)
-                raise ConfigError(f"forces of structure {k} have shape {shape}, expected ({self.n_atoms[k]}, 3).")
+        for k, n, f in zip(indices, out.n_atoms, out.forces, strict=True):
+            if f.shape != (int(n), 3):
+                raise ConfigError(f"forces of structure {k} have shape {tuple(f.shape)}, expected ({n}, 3).")
         return out
 
     def atomic_fingerprints(self, indices: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:

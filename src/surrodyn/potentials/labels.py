@@ -9,7 +9,6 @@ re-asks for nothing.
 from __future__ import annotations
 
 import hashlib
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
-from ..data.io import atomic_write_bytes
+from ..data.io import atomic_savez
 from ..errors import ConfigError
 
 __all__ = ["LabelCache", "structure_key"]
@@ -92,9 +91,7 @@ class LabelCache:
         forces = np.asarray(work.get_forces(), dtype=float).copy()
         if not (np.isfinite(energy) and np.isfinite(forces).all()):
             raise ConfigError(f"the reference calculator returned non-finite values for {path.stem}.")
-        buf = io.BytesIO()
-        np.savez(buf, energy=energy, forces=forces)
-        atomic_write_bytes(path, buf.getvalue())
+        atomic_savez(path, energy=energy, forces=forces)
         self.n_computed += 1
         return energy, forces
 

@@ -219,9 +219,7 @@ class CommitteeQuery:
         for m in range(1, self.size):
             cfg = dataclasses.replace(ctx.train_config, seed=ctx.train_config.seed + 1000 * m + 1)
             members.append(fit(ctx.train_set, config=cfg).potential)
-        sub = ctx.pool.labelled_subset(
-            ctx.candidates, [0.0] * len(ctx.candidates), [np.zeros((ctx.pool.n_atoms[k], 3)) for k in ctx.candidates]
-        )
+        sub = ctx.pool.subset(ctx.candidates)
         preds = [m.predict_set(sub) for m in members]
         E = np.stack([p[0] for p in preds]) / sub.n_atoms
         F_std = [np.stack([p[1][s] for p in preds]).std(0) for s in range(len(sub))]
