@@ -21,6 +21,7 @@ _COMMANDS = {
     "md": ("surrodyn.cli.md", "MD of nanoclusters: heating/cooling ramps over ASE calculators (resumable)"),
     "basins": ("surrodyn.cli.basins", "t-SNE + DBSCAN basins of MD ramps: transition temperatures, morphologies"),
     "potential": ("surrodyn.cli.potential", "neural-network potentials: train, evaluate, active-learn (resumable)"),
+    "calibrate": ("surrodyn.cli.calibrate", "infer material parameters from a measured transient via the surrogate"),
 }
 
 

@@ -6,6 +6,8 @@ means the same thing whichever model produced the field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..units import ELEMENTARY_CHARGE_C, VACUUM_PERMITTIVITY_F_M
@@ -13,8 +15,11 @@ from .config import KMCConfig
 from .green import parallel_plate_green
 
 __all__ = [
+    "charge_from_density_C_m2",
     "charging_crossing_time_s",
     "current_A_m2",
+    "current_from_charge_A_m2",
+    "differential_capacitance_F_m2",
     "electrode_charge_C_m2",
     "planar_potential_V",
     "space_charge_layers",
@@ -77,6 +82,106 @@ def electrode_charge_C_m2(layer_counts: np.ndarray, config: KMCConfig, voltage_V
     induced = -ELEMENTARY_CHARGE_C * (counts @ lever) / config.area_m2
     cap = VACUUM_PERMITTIVITY_F_M * config.permittivity * np.asarray(voltage_V, dtype=float) / config.gap_m
     return cap + induced
+
+
+def charge_from_density_C_m2(
+    density: Any,
+    z_m: np.ndarray,
+    gap_m: float,
+    permittivity: Any,
+    concentration_m3: Any,
+    voltage_V: Any,
+) -> Any:
+    """Electrode charge (at ``z = L``, held at ``V``) of a normalised density profile, in C/m².
+
+    One formula for every model that gives a profile ``n(z)/c0``: the kMC layers, the continuum
+    cells, the surrogate's prediction. It is linear in the density, so it also takes torch
+    tensors (then it is differentiable in every argument).
+
+    Parameters
+    ----------
+    density : ndarray or torch.Tensor, shape (..., z)
+        Ion density over the bulk concentration in evenly spaced bins (layers or cells).
+    z_m : ndarray, shape (z,)
+        Bin centres (m), ``0 < z < L``.
+    gap_m : float
+        Electrode separation ``L``.
+    permittivity, concentration_m3, voltage_V : float, ndarray or tensor, shape (...)
+        Relative permittivity, bulk concentration ``c0`` (m⁻³) and applied voltage.
+
+    Returns
+    -------
+    ndarray or tensor, shape (...)
+        ``sigma = eps0 eps_r V / L - e c0 sum_k h (n_k/c0 - 1) (z_k/L - 1/2)`` with ``h`` the bin
+        width: the bare capacitor plus the image charge of the ions and their neutralising
+        background. On the kMC layers it equals :func:`electrode_charge_C_m2` of the counts.
+    """
+    z = np.asarray(z_m, dtype=float)
+    h = float(z[1] - z[0]) if z.size > 1 else float(gap_m)
+    lever = h * (z / gap_m - 0.5)
+    if not isinstance(density, np.ndarray | float | int):  # a torch tensor: keep it in torch
+        import torch
+
+        lever = torch.as_tensor(lever, dtype=density.dtype)
+    else:
+        density = np.asarray(density, dtype=float)
+    induced = ELEMENTARY_CHARGE_C * concentration_m3 * ((density - 1.0) @ lever)
+    return VACUUM_PERMITTIVITY_F_M * permittivity * voltage_V / gap_m - induced
+
+
+def current_from_charge_A_m2(charge: Any, times_s: np.ndarray, charge_at_zero: Any) -> Any:
+    """Mean charging current of the electrode at ``z = L`` between records, in A/m².
+
+    With the voltage held constant this is, record for record, minus the Ramo–Shockley ion
+    current the kMC counts from its hops (:func:`current_A_m2`, positive for ions moving towards
+    ``z = L``): the electrode gains the image charge the ions take away. Both are averages over
+    ``(t_{k-1}, t_k]``.
+
+    Parameters
+    ----------
+    charge : ndarray or torch.Tensor, shape (..., time)
+        Electrode charge at the record times.
+    times_s : ndarray, shape (time,)
+        Increasing positive record times.
+    charge_at_zero : float, ndarray or tensor, shape (...)
+        The charge just after the voltage is applied (``t = 0+``, ions not yet moved):
+        ``eps0 eps_r V / L`` for a uniform start.
+
+    Returns
+    -------
+    ndarray or tensor, shape (..., time)
+        ``I_k = (Q_k - Q_{k-1}) / (t_k - t_{k-1})`` with ``Q_{-1} = Q(0+)``, ``t_{-1} = 0``.
+    """
+    t = np.asarray(times_s, dtype=float)
+    dt = np.diff(t, prepend=0.0)
+    if not isinstance(charge, np.ndarray):
+        import torch
+
+        q0 = torch.as_tensor(charge_at_zero, dtype=charge.dtype).reshape(*charge.shape[:-1], 1)
+        return torch.diff(charge, dim=-1, prepend=q0) / torch.as_tensor(dt, dtype=charge.dtype)
+    q0 = np.broadcast_to(np.asarray(charge_at_zero, dtype=float)[..., None], (*charge.shape[:-1], 1))
+    return np.diff(charge, axis=-1, prepend=q0) / dt
+
+
+def differential_capacitance_F_m2(charge_C_m2: np.ndarray, voltage_V: np.ndarray) -> np.ndarray:
+    """Differential capacitance ``dQ/dV`` of steady-state charges at several voltages, in F/m².
+
+    Parameters
+    ----------
+    charge_C_m2 : ndarray, shape (..., voltage)
+        Relaxed electrode charge at each voltage.
+    voltage_V : ndarray, shape (voltage,)
+        Strictly increasing voltages.
+
+    Returns
+    -------
+    ndarray, shape (..., voltage)
+        Second-order finite differences (:func:`numpy.gradient`; one-sided at the ends).
+    """
+    v = np.asarray(voltage_V, dtype=float)
+    if v.ndim != 1 or v.size < 2 or np.any(np.diff(v) <= 0):
+        raise ValueError("differential_capacitance_F_m2 needs at least two strictly increasing voltages.")
+    return np.gradient(np.asarray(charge_C_m2, dtype=float), v, axis=-1)
 
 
 def current_A_m2(net_z_hops: np.ndarray, times_s: np.ndarray, config: KMCConfig) -> np.ndarray:

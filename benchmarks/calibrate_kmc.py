@@ -1,0 +1,297 @@
+"""Calibration benchmark: recover permittivity and concentration from synthetic charging transients.
+
+Stages (each resumable; run them in order)::
+
+    python benchmarks/calibrate_kmc.py merge --stores demo_store calibration_store --out calib_train.nc
+    python benchmarks/calibrate_kmc.py train --data calib_train.nc --out runs/calib --seeds 0 1 2
+    python benchmarks/calibrate_kmc.py cases --models runs/calib/m0 runs/calib/m1 runs/calib/m2 \\
+        --train-data calib_train.nc --heldout demo_heldout_store --out runs/calib/cases
+    python benchmarks/calibrate_kmc.py verify --models runs/calib/m0 runs/calib/m1 runs/calib/m2 \\
+        --train-data calib_train.nc --heldout demo_heldout_store --out runs/calib/cases --cases 0 1 2 3 4 5
+    python benchmarks/calibrate_kmc.py bo --heldout demo_heldout_store --models runs/calib/m0 \\
+        --out runs/calib/bo --cases 0 1 2 --evals 20
+    python benchmarks/calibrate_kmc.py summarize --out runs/calib
+
+Synthetic experiments: the kMC ensemble mean (4 replicas) of a held-out point (demo held-out sweep,
+never trained on) plus white noise of 1 % of the largest charge; the applied voltage is known,
+permittivity and concentration are inferred. Truth: the permittivity, and the concentration the
+kMC actually simulated (its whole number of ions over the volume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _merge(args: argparse.Namespace) -> None:
+    import xarray as xr
+
+    from surrodyn.data.io import write_dataset
+    from surrodyn.sweep.dataset import open_sweep
+
+    parts = [open_sweep(s, missing="drop") for s in args.stores]
+    for p in parts[1:]:
+        for name in ("permittivity", "concentration_cm3", "voltage_V"):
+            if name not in p.coords:
+                raise SystemExit(f"store lacks {name}")
+    merged = xr.concat(parts, dim="point", combine_attrs="override", coords="different", compat="equals")
+    merged = merged.assign_coords(point=np.arange(merged.sizes["point"]))
+    merged.attrs["n_points"] = merged.sizes["point"]
+    merged.attrs["merged_from"] = ", ".join(str(s) for s in args.stores)
+    write_dataset(merged, args.out)
+    print(f"{merged.sizes['point']} points -> {args.out}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from surrodyn.surrogate import TrainConfig, train
+
+    for s in args.seeds:
+        out = Path(args.out) / f"m{s}"
+        if (out / "weights.pt").exists():
+            print(f"{out} exists; skipped")
+            continue
+        t0 = time.perf_counter()
+        cfg = TrainConfig(sweep=args.data, out=str(out), continuum=False, seed=s, budget_s=args.budget,
+                          threads=args.threads, progress=False)  # fmt: skip
+        model = train(cfg)
+        print(f"{out}: {model.info['epochs']} epochs, {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def _truth(ds, i: int) -> dict[str, float]:
+    p = ds.isel(point=i)
+    return {"permittivity": float(p["permittivity"]), "concentration_cm3": float(p["bulk_concentration_m3"]) * 1e-6}
+
+
+def _cases(args: argparse.Namespace) -> None:
+    import torch
+
+    from surrodyn.calibration import discrepancy_from_store, experiment_from_kmc, verify
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.surrogate.calibrate import calibrate
+    from surrodyn.sweep.dataset import open_sweep
+
+    torch.set_num_threads(args.threads)
+    models = [Surrogate.load(m) for m in args.models]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    disc = discrepancy_from_store(models, args.train_data, args.observable)
+    print(f"discrepancy {disc.to_dict()} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    held = open_sweep(args.heldout)
+    for i in range(args.n):
+        f = out / f"case_{i:02d}.json"
+        if f.exists():
+            continue
+        point = held.isel(point=i)
+        exp = experiment_from_kmc(point, args.observable, noise=args.noise, seed=1000 + i)
+        truth = _truth(held, i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = calibrate(models, exp, ["permittivity", "concentration_cm3"], discrepancy=disc, seed=i)
+        row = {
+            "case": i,
+            "voltage_V": exp.conditions["voltage_V"],
+            "truth": truth,
+            "nominal_concentration_cm3": float(point["concentration_cm3"]),
+            **res.to_dict(),
+        }
+        row["rel_error"] = {k: res.estimate[k] / v - 1 for k, v in truth.items()}
+        row["covered"] = {k: bool(res.intervals[k][0] <= v <= res.intervals[k][1]) for k, v in truth.items()}
+        if args.verify:
+            ver = verify(res, res.likelihood, replicas=4, seed=2000 + i, workers=args.workers)
+            row["verification"] = ver.to_dict()
+        f.write_text(json.dumps(row, indent=1))
+        err = row["rel_error"]
+        msg = f"case {i:2d} V={row['voltage_V']:.2f}: eps {err['permittivity']:+.3f} c {err['concentration_cm3']:+.3f} "
+        msg += f"covered {row['covered']} {res.timings['total']:.1f} s"
+        if args.verify:
+            msg += f" | kMC chi2/N {row['verification']['chi2_data']:.2f} trusted {row['verification']['trusted']}"
+        print(msg, flush=True)
+
+
+def _verify(args: argparse.Namespace) -> None:
+    """Verify finished cases with a kMC ensemble at their estimates (adds "verification" to the case file)."""
+    from surrodyn.calibration import discrepancy_from_store, experiment_from_kmc, verify
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.surrogate.calibrate import CalibrationResult, SurrogateLikelihood
+    from surrodyn.sweep.dataset import open_sweep
+
+    models = [Surrogate.load(m) for m in args.models]
+    disc = discrepancy_from_store(models, args.train_data, args.observable)
+    held = open_sweep(args.heldout)
+    for i in args.cases:
+        f = Path(args.out) / f"case_{i:02d}.json"
+        row = json.loads(f.read_text())
+        if "verification" in row:
+            continue
+        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i)
+        like = SurrogateLikelihood(models, exp, row["unknowns"], disc)
+        res = CalibrationResult(tuple(row["unknowns"]), row["estimate"], np.empty((0, 2)), {}, 0.9, {})
+        ver = verify(res, like, replicas=4, seed=2000 + i, workers=args.workers)
+        row["verification"] = ver.to_dict()
+        f.write_text(json.dumps(row, indent=1))
+        print(f"case {i}: kMC chi2/N {ver.chi2_data:.2f}, surrogate p {ver.p_surrogate:.3g}, trusted {ver.trusted}",
+              flush=True)  # fmt: skip
+
+
+def _bo(args: argparse.Namespace) -> None:
+    from surrodyn.calibration import bayes_opt_kmc, experiment_from_kmc, kmc_chi2_objective
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.surrogate.calibrate import Unknown
+    from surrodyn.sweep.dataset import open_sweep
+
+    model = Surrogate.load(args.models[0])
+    held = open_sweep(args.heldout)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec = {p.name: p for p in model.spec.parameters}
+    unknowns = [Unknown(n, spec[n].min, spec[n].max, True) for n in ("permittivity", "concentration_cm3")]
+    for i in args.cases:
+        f = out / f"bo_{i:02d}.json"
+        if f.exists():
+            continue
+        point = held.isel(point=i)
+        exp = experiment_from_kmc(point, args.observable, noise=args.noise, seed=1000 + i)
+        truth = _truth(held, i)
+        objective = kmc_chi2_objective(model, exp, {"voltage_V": exp.conditions["voltage_V"]}, replicas=args.replicas,
+                                       seed=3000 + i, workers=args.workers)  # fmt: skip
+
+        def show(k: int, p: dict, y: float, i: int = i) -> None:
+            print(f"case {i} eval {k}: eps {p['permittivity']:.1f} c {p['concentration_cm3']:.3g} chi2/N {y:.2f}",
+                  flush=True)  # fmt: skip
+
+        res = bayes_opt_kmc(objective, unknowns, n_init=args.init, n_iter=args.evals - args.init, seed=i, callback=show)
+        errs = np.abs(res.best / np.array([truth["permittivity"], truth["concentration_cm3"]]) - 1)
+        row = {"case": i, "truth": truth, "replicas_per_eval": args.replicas, **res.to_dict(),
+               "best_rel_error": errs.tolist()}  # fmt: skip
+        f.write_text(json.dumps(row, indent=1))
+
+
+def _summarize(args: argparse.Namespace) -> None:
+    root = Path(args.out)
+    rows = [json.loads(f.read_text()) for f in sorted((root / "cases").glob("case_*.json"))]
+    if not rows:
+        raise SystemExit("no cases yet")
+    names = ("permittivity", "concentration_cm3")
+    err = np.array([[r["rel_error"][n] for n in names] for r in rows])
+    cov = np.array([[r["covered"][n] for n in names] for r in rows])
+    t = np.array([r["timings_s"]["total"] for r in rows])
+    lines = [
+        "| case | V (V) | εr true | εr est. (90 % CI) | err εr | c0 true (cm⁻³) | c0 est. (90 % CI) | err c0 | s |"
+        + (" kMC χ²/N | trusted |" if "verification" in rows[0] else ""),
+        "|---" * (9 + (2 if "verification" in rows[0] else 0)) + "|",
+    ]
+    for r in rows:
+        e, ci, tr = r["estimate"], r["intervals"], r["truth"]
+        line = (
+            f"| {r['case']} | {r['voltage_V']:.2f} | {tr['permittivity']:.0f} | {e['permittivity']:.0f} "
+            f"({ci['permittivity'][0]:.0f}–{ci['permittivity'][1]:.0f}) | {r['rel_error']['permittivity']:+.1%} | "
+            f"{tr['concentration_cm3']:.3g} | {e['concentration_cm3']:.3g} ({ci['concentration_cm3'][0]:.3g}–"
+            f"{ci['concentration_cm3'][1]:.3g}) | {r['rel_error']['concentration_cm3']:+.1%} | "
+            f"{r['timings_s']['total']:.0f} |"
+        )
+        if "verification" in r:
+            v = r["verification"]
+            line += f" {v['chi2_data']:.2f} | {'yes' if v['trusted'] else 'no'} |"
+        lines.append(line)
+    lines += [
+        "",
+        f"cases: {len(rows)}; |err| εr ≤ 10 %: {np.sum(np.abs(err[:, 0]) <= 0.10)}, c0 ≤ 5 %: "
+        f"{np.sum(np.abs(err[:, 1]) <= 0.05)}; median |err| εr {np.median(np.abs(err[:, 0])):.1%}, "
+        f"c0 {np.median(np.abs(err[:, 1])):.1%}",
+        f"90 % intervals containing the truth: εr {cov[:, 0].mean():.0%}, c0 {cov[:, 1].mean():.0%}, "
+        f"both {np.mean(cov.all(1)):.0%}",
+        f"time per case: median {np.median(t):.1f} s, max {t.max():.1f} s",
+    ]
+    if "verification" in rows[0]:
+        ver = [r["verification"] for r in rows]
+        lines.append(
+            f"verification: kMC reproduces the data (χ²/N ≤ 1 + 3√(2/N)) in {sum(v['reproduces_data'] for v in ver)}"
+            f"/{len(ver)}; trusted {sum(v['trusted'] for v in ver)}/{len(ver)}; median χ²/N "
+            f"{np.median([v['chi2_data'] for v in ver]):.2f}"
+        )
+        both = [r for r in rows if r["verification"]["trusted"]]
+        if both:
+            e2 = np.array([[r["rel_error"][n] for n in names] for r in both])
+            lines.append(
+                f"trusted cases only ({len(both)}): εr ≤ 10 %: {np.sum(np.abs(e2[:, 0]) <= 0.10)}, "
+                f"c0 ≤ 5 %: {np.sum(np.abs(e2[:, 1]) <= 0.05)}"
+            )
+    bo_rows = [json.loads(f.read_text()) for f in sorted((root / "bo").glob("bo_*.json"))]
+    if bo_rows:
+        lines += ["", "| case | surrogate: max rel. err, s | BO on kMC: evals to reach it | BO s | BO best after all |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        by_case = {r["case"]: r for r in rows}
+        for b in bo_rows:
+            r = by_case.get(b["case"])
+            if r is None:
+                continue
+            target = max(abs(r["rel_error"][n]) for n in names)
+            errs = np.max(np.array(b["best_rel_error"]), axis=1)
+            hit = np.flatnonzero(errs <= target)
+            k = int(hit[0]) if hit.size else None
+            secs = b["seconds"][k] if k is not None else None
+            reach = f"{k + 1}" if k is not None else f"not in {len(errs)}"
+            lines.append(
+                f"| {b['case']} | {target:.1%}, {r['timings_s']['total']:.0f} s | {reach} | "
+                f"{'' if secs is None else f'{secs:.0f}'} | "
+                f"{errs[-1]:.1%} after {len(errs)} ({b['seconds'][-1]:.0f} s) |"
+            )
+    text = "\n".join(lines)
+    (root / "summary.md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    """Command line of the benchmark."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="stage", required=True)
+    m = sub.add_parser("merge")
+    m.add_argument("--stores", nargs="+", required=True)
+    m.add_argument("--out", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--data", required=True)
+    t.add_argument("--out", required=True)
+    t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    t.add_argument("--budget", type=float, default=300.0)
+    t.add_argument("--threads", type=int, default=2)
+    for name in ("cases", "bo", "verify"):
+        c = sub.add_parser(name)
+        c.add_argument("--models", nargs="+", required=True)
+        c.add_argument("--heldout", required=True)
+        c.add_argument("--out", required=True)
+        c.add_argument("--observable", default="charge")
+        c.add_argument("--noise", type=float, default=0.01)
+        c.add_argument("--workers", type=int, default=2)
+        c.add_argument("--threads", type=int, default=2)
+    c = sub.choices["cases"]
+    c.add_argument("--train-data", required=True)
+    c.add_argument("--n", type=int, default=20)
+    c.add_argument("--verify", action="store_true")
+    v = sub.choices["verify"]
+    v.add_argument("--train-data", required=True)
+    v.add_argument("--cases", type=int, nargs="+", required=True)
+    b = sub.choices["bo"]
+    b.add_argument("--cases", type=int, nargs="+", default=[0, 1, 2])
+    b.add_argument("--evals", type=int, default=20)
+    b.add_argument("--init", type=int, default=6)
+    b.add_argument("--replicas", type=int, default=2)
+    s = sub.add_parser("summarize")
+    s.add_argument("--out", required=True)
+    args = ap.parse_args()
+    {"merge": _merge, "train": _train, "cases": _cases, "verify": _verify, "bo": _bo, "summarize": _summarize}[
+        args.stage
+    ](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+"""Calibration to experiment: observables, data input, inference machinery, kMC use layer, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+import yaml
+
+from surrodyn.calibration import bayes_opt_kmc, experiment_from_kmc, kmc_observable, verify
+from surrodyn.cli.main import main
+from surrodyn.errors import ConfigError
+from surrodyn.kmc import KMCConfig, run_ensemble
+from surrodyn.kmc.observables import (
+    charge_from_density_C_m2,
+    current_from_charge_A_m2,
+    differential_capacitance_F_m2,
+    electrode_charge_C_m2,
+)
+from surrodyn.surrogate import Surrogate
+from surrodyn.surrogate.calibrate import (
+    Discrepancy,
+    ExtrapolationWarning,
+    SurrogateLikelihood,
+    Unknown,
+    calibrate,
+    fit_discrepancy,
+    point_estimate,
+    posterior_predictive,
+    sample_posterior,
+)
+from surrodyn.surrogate.data import Normalizer
+from surrodyn.surrogate.experiment import Experiment, read_experiment, write_experiment
+from surrodyn.surrogate.model import FieldTFT, TFTConfig
+from surrodyn.units import VACUUM_PERMITTIVITY_F_M
+
+SPEC = {
+    "name": "tiny-calibration",
+    "seed": 0,
+    "sampling": {"method": "sobol", "n_points": 8},
+    "parameters": {
+        "permittivity": {"min": 50, "max": 500, "scale": "log"},
+        "concentration_cm3": {"min": 1e20, "max": 4e20, "scale": "log"},
+        "voltage_V": {"min": 0.1, "max": 1.0},
+    },
+    "kmc": {
+        "base": {"nx": 4, "ny": 4, "nz": 11, "record_xz": False},
+        "replicas": 2,
+        "output_times_s": {"kind": "log", "start": 1e-9, "stop": 1e-6, "num": 12},
+    },
+}
+
+
+def tiny_surrogate(seed: int = 0) -> Surrogate:
+    """A random-weight surrogate on the tiny system: a fast, smooth, differentiable forward model."""
+    torch.manual_seed(seed)
+    net = FieldTFT(
+        TFTConfig(
+            static_names=("log10_permittivity", "log10_concentration_cm3", "voltage_V"),
+            d_model=8,
+            n_heads=2,
+            n_basis=4,
+            n_frequencies=3,
+            dropout=0.0,
+        )
+    ).eval()
+    t = np.concatenate([[0.0], np.geomspace(1e-9, 1e-6, 12)])
+    static = Normalizer(net.config.static_names, (2.2, 20.3, 0.55), (0.3, 0.2, 0.3))
+    known = Normalizer(("log10_time",), (-7.5,), (1.0,))
+    z = (np.arange(11) + 1) / 12
+    return Surrogate(net, ("permittivity", "concentration_cm3", "voltage_V"), static, known, t, z, yaml.safe_dump(SPEC))
+
+
+def _charge_experiment(model: Surrogate, truth: dict, noise: float, seed: int = 0, **cond) -> Experiment:
+    """Data made by the model itself at ``truth`` plus white noise (a self-consistency test)."""
+    exp0 = Experiment("charge", model.time_s[1:], np.zeros(12), np.ones(12), truth)
+    like = SurrogateLikelihood([model], exp0, ["voltage_offset_V"], Discrepancy())
+    with torch.no_grad():
+        mean = like.predict(torch.zeros(1, 1, dtype=torch.float64))[0][0].numpy()
+    sd = noise * np.abs(mean).max()
+    y = mean + np.random.default_rng(seed).normal(0, sd, mean.shape)
+    return Experiment("charge", exp0.time_s, y, np.full(y.shape, sd), {"voltage_V": truth["voltage_V"], **cond})
+
+
+# ----------------------------------------------------------------------------- observables
+@pytest.fixture(scope="module")
+def kmc_run():
+    cfg = KMCConfig(nx=4, ny=4, nz=11, concentration_cm3=2e20, permittivity=60.0, voltage_V=0.5,
+                    output_times_s=tuple(np.geomspace(1e-9, 1e-7, 8)))  # fmt: skip
+    return cfg, run_ensemble(cfg, replicas=3, seed=1)
+
+
+def test_charge_from_density_is_the_kmc_electrode_charge(kmc_run):
+    cfg, ds = kmc_run
+    z = (np.arange(cfg.nz) + 1) * cfg.spacing_m
+    q = charge_from_density_C_m2(ds["density"].values, z, cfg.gap_m, cfg.permittivity, cfg.bulk_concentration_m3,
+                                 cfg.voltage_V(0.0))  # fmt: skip
+    np.testing.assert_allclose(q, ds["electrode_charge"].values, rtol=1e-12, atol=1e-15)
+    counts = ds["occupancy"].values * cfg.nx * cfg.ny
+    np.testing.assert_allclose(q, electrode_charge_C_m2(counts, cfg, cfg.voltage_V(0.0)), rtol=1e-12, atol=1e-15)
+    # a uniform profile carries only the bare capacitor charge
+    bare = VACUUM_PERMITTIVITY_F_M * cfg.permittivity * 0.5 / cfg.gap_m
+    assert charge_from_density_C_m2(np.ones(cfg.nz), z, cfg.gap_m, cfg.permittivity, 1e26, 0.5) == pytest.approx(bare)
+
+
+def test_current_from_charge_is_minus_the_ramo_shockley_hop_current(kmc_run):
+    _, ds = kmc_run
+    q = ds["electrode_charge"].values
+    i = current_from_charge_A_m2(q, ds["time"].values, q[:, 0])  # first interval unknown: t=0 state not stored
+    np.testing.assert_allclose(i[:, 1:], -ds["current"].values[:, 1:], rtol=1e-10)
+    mean, sem = kmc_observable(ds, "current")
+    np.testing.assert_allclose(mean, -ds["current"].values.mean(0))
+    assert np.all(sem > 0)
+
+
+def test_observables_in_torch_are_differentiable():
+    z = (np.arange(11) + 1) * 1e-9
+    eps = torch.tensor(100.0, dtype=torch.float64, requires_grad=True)
+    dens = torch.linspace(0.5, 1.5, 11, dtype=torch.float64)
+    q = charge_from_density_C_m2(dens, z, 12e-9, eps, 1e26, 0.7)
+    q.backward()
+    assert eps.grad.item() == pytest.approx(VACUUM_PERMITTIVITY_F_M * 0.7 / 12e-9)
+    qn = charge_from_density_C_m2(dens.detach().numpy(), z, 12e-9, 100.0, 1e26, 0.7)
+    assert q.item() == pytest.approx(qn, rel=1e-14)
+    t = np.array([1.0, 2.0, 4.0])
+    cur = current_from_charge_A_m2(torch.tensor([[1.0, 3.0, 4.0]]), t, torch.tensor([0.5]))
+    np.testing.assert_allclose(cur.numpy(), [[0.5, 2.0, 0.5]])
+    np.testing.assert_allclose(differential_capacitance_F_m2(3 * np.array([0.1, 0.2, 0.4]), [0.1, 0.2, 0.4]), 3.0)
+    with pytest.raises(ValueError, match="increasing"):
+        differential_capacitance_F_m2([1, 2], [0.2, 0.1])
+
+
+def test_hop_rate_only_rescales_time():
+    """All rates times h is the same Markov chain in time t/h: the basis of `hop_rate_factor`."""
+    times = np.geomspace(1e-9, 1e-7, 6)
+    cfg = KMCConfig(nx=4, ny=4, nz=11, concentration_cm3=2e20, voltage_V=0.5, output_times_s=tuple(times))
+    fast = cfg.replace(attempt_frequency_Hz=cfg.attempt_frequency_Hz * 4, output_times_s=tuple(times / 4))
+    a, b = run_ensemble(cfg, replicas=2, seed=3), run_ensemble(fast, replicas=2, seed=3)
+    np.testing.assert_allclose(a["electrode_charge"].values, b["electrode_charge"].values, rtol=1e-12)
+    np.testing.assert_array_equal(a["events"].values, b["events"].values)
+
+
+# ----------------------------------------------------------------------------- data in
+def test_csv_units_conditions_and_round_trip(tmp_path):
+    f = tmp_path / "d.csv"
+    f.write_text("# voltage_V: 1.5\n# temperature_K = 300\ntime [us], current [mA/cm^2], sigma [mA/cm^2]\n"
+                 "0.1, 5, 0.5\n0.2, 4, 0.5\n0.4, 3, 0.5\n")  # fmt: skip
+    e = read_experiment(f, {"permittivity": 80})
+    assert e.observable == "current" and e.conditions == {"voltage_V": 1.5, "temperature_K": 300.0, "permittivity": 80}
+    np.testing.assert_allclose(e.time_s, [1e-7, 2e-7, 4e-7])
+    np.testing.assert_allclose(e.value, [50.0, 40.0, 30.0])  # 1 mA/cm^2 = 10 A/m^2
+    np.testing.assert_allclose(e.sigma, 5.0)
+    g = write_experiment(e, tmp_path / "back.csv", unit="uA/cm^2", time_unit="ns")
+    back = read_experiment(g)
+    np.testing.assert_allclose(back.value, e.value)
+    np.testing.assert_allclose(back.time_s, e.time_s)
+    assert back.conditions == e.conditions
+    nc = tmp_path / "d.nc"
+    coords = {"time": ("time", [1.0, 2.0, 3.0], {"units": "ms"})}
+    charge = ("time", [1.0, 2.0, 3.0], {"units": "uC/cm^2"})
+    xr.Dataset({"charge": charge}, coords=coords, attrs={"voltage_V": 0.3}).to_netcdf(nc)
+    e2 = read_experiment(nc)
+    assert e2.observable == "charge" and e2.sigma is None and e2.conditions == {"voltage_V": 0.3}
+    np.testing.assert_allclose(e2.value, [0.01, 0.02, 0.03])
+    np.testing.assert_allclose(e2.time_s, [1e-3, 2e-3, 3e-3])
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("time [s], charge [mA/cm^2]\n1,1\n2,2\n3,3\n", "measures current"),
+        ("time [s], charge [furlong]\n1,1\n2,2\n3,3\n", "unknown unit"),
+        ("time, charge [C/m^2]\n1,1\n2,2\n3,3\n", "has no unit"),
+        ("time [s], voltage [V]\n1,1\n2,2\n3,3\n", "observable column"),
+        ("time [s], charge [C/m^2]\n1,1\n3,2\n2,3\n", "not strictly increasing at rows 2-3"),
+        ("time [s], charge [C/m^2]\n1,1\n2,x\n3,3\n", "not a number"),
+        ("time [s], charge [C/m^2], sigma [C/m^2]\n1,1,0\n2,2,1\n3,3,1\n", "noise level"),
+        ("time [s], charge [C/m^2]\n0,1\n2,2\n3,3\n", "positive"),
+    ],
+)
+def test_bad_data_gives_clear_errors(tmp_path, text, match):
+    f = tmp_path / "bad.csv"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        read_experiment(f)
+
+
+# ----------------------------------------------------------------------------- inference machinery
+class _Gaussian:
+    """A 2-D Gaussian 'likelihood' with the interface the optimiser and sampler use."""
+
+    bounds_w = np.array([[-10.0, 10.0], [-10.0, 10.0]])
+
+    def __init__(self):
+        self.mu = np.array([1.0, -2.0])
+        self.cov = np.array([[1.0, 0.6], [0.6, 0.5]])
+        self.prec = torch.from_numpy(np.linalg.inv(self.cov))
+
+    def log_likelihood(self, w):
+        d = w - torch.from_numpy(self.mu)
+        return -0.5 * torch.einsum("bi,ij,bj->b", d, self.prec, d)
+
+    def log_posterior(self, w):
+        with torch.no_grad():
+            return self.log_likelihood(torch.from_numpy(np.atleast_2d(w))).numpy()
+
+
+def test_point_estimate_and_sampler_recover_an_analytic_gaussian():
+    g = _Gaussian()
+    w, _ = point_estimate(g, starts=4, steps=300, lr=0.05)
+    np.testing.assert_allclose(w, g.mu, atol=1e-3)
+    chain, info = sample_posterior(g, w, walkers=16, steps=1500, burn=300, seed=1)
+    assert 0.3 < info["acceptance"] < 0.9
+    np.testing.assert_allclose(chain.mean(0), g.mu, atol=0.1)
+    np.testing.assert_allclose(np.cov(chain.T), g.cov, atol=0.12)
+    again, _ = sample_posterior(g, w, walkers=16, steps=1500, burn=300, seed=1)
+    np.testing.assert_array_equal(chain, again)  # reproducible from the seed
+    with pytest.raises(ConfigError, match="walkers"):
+        sample_posterior(g, w, walkers=3)
+
+
+def test_gradient_through_the_surrogate_matches_finite_differences():
+    model = tiny_surrogate()
+    exp = _charge_experiment(model, {"permittivity": 150.0, "concentration_cm3": 2e20, "voltage_V": 0.6}, 0.01)
+    like = SurrogateLikelihood([model, tiny_surrogate(1)], exp, ["permittivity", "concentration_cm3"], Discrepancy())
+    w = torch.tensor([[2.1, 20.25]], dtype=torch.float64, requires_grad=True)
+    like.log_likelihood(w).sum().backward()
+    h = 1e-3  # the network runs in float32: a central difference over 0.001 decades
+    for i in range(2):
+        e = torch.zeros(1, 2, dtype=torch.float64)
+        e[0, i] = h
+        with torch.no_grad():
+            fd = (like.log_likelihood(w + e) - like.log_likelihood(w - e)).item() / (2 * h)
+        assert w.grad[0, i].item() == pytest.approx(fd, rel=1e-2)
+
+
+def test_calibration_recovers_its_own_forward_model_with_calibrated_intervals():
+    """Data made by the surrogate itself: the truth must fall inside the intervals as often as they say."""
+    model = tiny_surrogate()
+    rng = np.random.default_rng(0)
+    inside, errors = [], []
+    for k in range(6):
+        truth = {"permittivity": float(10 ** rng.uniform(1.9, 2.5)), "concentration_cm3": 2e20, "voltage_V": 0.6}
+        exp = _charge_experiment(model, truth, 0.02, seed=k, concentration_cm3=2e20)
+        res = calibrate(model, exp, ["permittivity"], discrepancy=Discrepancy(1e-6, 1e-6, 0.1), seed=k,
+                        walkers=8, mcmc_steps=200, burn=60, starts=4, steps=80)  # fmt: skip
+        lo, hi = res.intervals["permittivity"]
+        inside.append(lo <= truth["permittivity"] <= hi)
+        errors.append(res.estimate["permittivity"] / truth["permittivity"] - 1)
+    assert np.max(np.abs(errors)) < 0.05
+    assert sum(inside) >= 4  # 90 % intervals: P(>= 4 of 6) = 0.98
+
+
+def test_unknowns_conditions_and_extrapolation_are_checked():
+    model = tiny_surrogate()
+    exp = Experiment("charge", model.time_s[1:], np.linspace(0, 1, 12), np.ones(12), {"voltage_V": 0.5})
+    with pytest.raises(ConfigError, match="disorder_eV"):
+        SurrogateLikelihood([model], exp, ["disorder_eV"], Discrepancy())
+    with pytest.raises(ConfigError, match="concentration_cm3"):
+        SurrogateLikelihood([model], exp, ["permittivity"], Discrepancy())  # concentration neither known nor unknown
+    with pytest.warns(ExtrapolationWarning, match="outside the surrogate's training domain"):
+        SurrogateLikelihood([model], exp.with_conditions(concentration_cm3=1e21), ["permittivity"], Discrepancy())
+    with pytest.warns(ExtrapolationWarning, match="horizon"):
+        late = Experiment(
+            "charge", model.time_s[1:] * 10, exp.value, exp.sigma, {**exp.conditions, "permittivity": 100}
+        )
+        SurrogateLikelihood([model], late, ["concentration_cm3"], Discrepancy())
+    no_noise = Experiment("charge", exp.time_s, exp.value, None, {"voltage_V": 0.5, "permittivity": 100})
+    with pytest.raises(ConfigError, match="noise level"):
+        SurrogateLikelihood([model], no_noise, ["concentration_cm3"], Discrepancy())
+    like = SurrogateLikelihood([model], no_noise, [Unknown("concentration_cm3", 1.5e20, 3e20, True)], Discrepancy(),
+                               noise=0.05)  # fmt: skip
+    assert np.all(like.log_posterior(np.array([[np.log10(1e20)], [np.log10(2e20)]]))[:1] == -np.inf)
+
+
+def test_hop_rate_factor_is_a_time_rescaling():
+    model = tiny_surrogate()
+    truth = {"permittivity": 150.0, "concentration_cm3": 2e20, "voltage_V": 0.6}
+    exp = _charge_experiment(model, truth, 1e-6)
+    # a system three times slower (Γ / 3) reaches at 3 t what the model reaches at t
+    slow = Experiment("charge", exp.time_s * 3, exp.value, exp.sigma, {**exp.conditions, **truth})
+    like = SurrogateLikelihood([model], slow, ["hop_rate_factor"], Discrepancy())
+    with torch.no_grad():
+        pred = like.predict(torch.tensor([[np.log10(1 / 3)]], dtype=torch.float64))[0][0].numpy()
+    np.testing.assert_allclose(pred, exp.value, atol=1e-5 * np.abs(exp.value).max())
+
+
+def test_discrepancy_fit_finds_an_injected_error():
+    model = tiny_surrogate()
+    rng = np.random.default_rng(2)
+    exps = []
+    for k in range(12):
+        truth = {"permittivity": float(10 ** rng.uniform(1.9, 2.5)), "concentration_cm3": 2e20, "voltage_V": 0.6}
+        e = _charge_experiment(model, truth, 1e-5, seed=k)
+        like = SurrogateLikelihood([model], e.with_conditions(**truth), ["voltage_offset_V"], Discrepancy())
+        with torch.no_grad():
+            signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))[2][0].numpy()
+        biased = e.value + 0.08 * np.abs(signal).max() * rng.standard_normal()  # a constant offset per point
+        exps.append(Experiment("charge", e.time_s, biased, e.sigma, {**truth}))
+    d = fit_discrepancy([model], exps)
+    assert d.corr_decades > 2.0  # a constant offset is fully correlated in time
+    assert 0.03 < d.floor + d.relative < 0.16
+
+
+# ----------------------------------------------------------------------------- use layer and CLI
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("calib") / "model"
+    tiny_surrogate().save(path)
+    return path
+
+
+def test_verify_and_bayes_opt_on_the_kmc(tiny_model_dir):
+    model = Surrogate.load(tiny_model_dir)
+    cfg = model.configs({"permittivity": 100.0, "concentration_cm3": 2e20, "voltage_V": 0.8})[0]
+    ds = run_ensemble(cfg, replicas=4, seed=7)
+    exp = experiment_from_kmc(ds.assign(voltage_V=0.8), "charge", noise=0.01, seed=0)
+    exp = exp.with_conditions(concentration_cm3=2e20)
+    with pytest.warns(UserWarning, match="discrepancy"):
+        res = calibrate(model, exp, ["permittivity"], walkers=8, mcmc_steps=60, burn=20, starts=2, steps=30)
+    ver = verify(res, res.likelihood, replicas=2, seed=1)
+    assert ver.kmc_mean.shape == exp.value.shape and np.isfinite(ver.chi2_data) and 0 <= ver.p_surrogate <= 1
+    band = posterior_predictive(res.likelihood, res, draws=20)
+    assert np.all(band["low"] <= band["high"])
+
+    seen = []
+    bowl = lambda p: (np.log10(p["permittivity"]) - 2.0) ** 2 + 0.01  # noqa: E731
+    bo = bayes_opt_kmc(bowl, [Unknown("permittivity", 50, 500, True)], n_init=3, n_iter=6, seed=0,
+                       callback=lambda i, p, y: seen.append(i))  # fmt: skip
+    assert seen == list(range(9)) and bo.params.shape == (9, 1)
+    assert abs(np.log10(bo.best[-1, 0]) - 2.0) < 0.1  # BO finds the minimum of a smooth bowl
+
+
+def test_cli_calibrate_writes_report_and_figures(tiny_model_dir, tmp_path):
+    model = Surrogate.load(tiny_model_dir)
+    exp = _charge_experiment(model, {"permittivity": 120.0, "concentration_cm3": 2e20, "voltage_V": 0.6}, 0.02)
+    data = write_experiment(exp, tmp_path / "q.csv", unit="uC/cm^2", time_unit="us")
+    out = tmp_path / "out"
+    argv = ["calibrate", str(data), "--model", str(tiny_model_dir), "--unknown", "permittivity",
+            "--condition", "concentration_cm3=2e20", "--out", str(out)]  # fmt: skip
+    with pytest.warns(UserWarning, match="discrepancy"):
+        assert main(argv) == 0
+    summary = json.loads((out / "calibration.json").read_text())
+    assert summary["unknowns"] == ["permittivity"] and summary["info"]["members"] == 1
+    assert abs(summary["estimate"]["permittivity"] / 120.0 - 1) < 0.1
+    for f in ("report.txt", "samples.npz", "corner.png", "fit.png"):
+        assert (out / f).stat().st_size > 0
+    assert (
+        main(["calibrate", str(data), "--model", str(tiny_model_dir), "--unknown", "nonsense", "--out", str(out)]) == 2
+    )
+    assert main(["calibrate", str(data), "--model", str(tiny_model_dir), "--unknown", "permittivity",
+                 "--condition", "concentration_cm3:2e20"]) == 2  # fmt: skip
