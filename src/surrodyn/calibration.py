@@ -248,7 +248,7 @@ def verify(
     )
     seconds = time.perf_counter() - t0
     k_mean, k_sem = kmc_observable(ds, exp.observable)
-    w = np.array([[_working(u, result.estimate[u.name]) for u in like.unknowns]])
+    w = like.working(result.estimate)
     with torch.no_grad():
         mean, var, signal = like.predict(torch.from_numpy(w))
         sd = like.model_sd(var, signal)[0].numpy()
@@ -272,10 +272,6 @@ def verify(
         seconds=seconds,
         info={"replicas": replicas, "seed": seed},
     )
-
-
-def _working(u: Unknown, value: float) -> float:
-    return float(np.log10(value)) if u.log else float(value)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -99,8 +99,12 @@ class Unknown:
         return (np.log10(self.low), np.log10(self.high)) if self.log else (self.low, self.high)
 
     def to_value(self, w: Any) -> Any:
-        """Working coordinate to value."""
+        """Working coordinate to value (arrays and tensors too)."""
         return 10.0**w if self.log else w
+
+    def to_working(self, value: Any) -> Any:
+        """Value to working coordinate (log10 for log priors)."""
+        return np.log10(value) if self.log else np.asarray(value, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -311,11 +315,15 @@ class SurrogateLikelihood:
         w = np.asarray(w, dtype=float)
         return {u.name: u.to_value(w[..., i]) for i, u in enumerate(self.unknowns)}
 
+    def working(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Parameter values by name (scalars or arrays) to working coordinates (B, d)."""
+        return np.stack([np.atleast_1d(u.to_working(values[u.name])) for u in self.unknowns], -1)
+
     def _physical(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         b = w.shape[0]
         out = {p: torch.full((b,), v, dtype=torch.float64) for p, v in self._known.items()}
         for i, u in enumerate(self.unknowns):
-            out[u.name] = 10.0 ** w[:, i] if u.log else w[:, i]
+            out[u.name] = u.to_value(w[:, i])
         out.setdefault("voltage_offset_V", torch.zeros(b, dtype=torch.float64))
         out.setdefault("hop_rate_factor", torch.ones(b, dtype=torch.float64))
         base = self.models[0].spec.base
@@ -726,12 +734,8 @@ def posterior_predictive(
     """
     rng = np.random.default_rng(seed)
     idx = rng.choice(result.samples.shape[0], size=min(draws, result.samples.shape[0]), replace=False)
-    cols = []
-    for i, u in enumerate(like.unknowns):
-        v = result.samples[idx, i]
-        cols.append(np.log10(v) if u.log else v)
-    w = np.stack(cols, 1)
-    w_hat = np.array([[np.log10(result.estimate[u.name]) if u.log else result.estimate[u.name] for u in like.unknowns]])
+    w = like.working({n: result.samples[idx, i] for i, n in enumerate(result.names)})
+    w_hat = like.working(result.estimate)
     with torch.no_grad():
         mean, var, signal = like.predict(torch.from_numpy(np.concatenate([w_hat, w])))
         sd = like.model_sd(var, signal).numpy()
