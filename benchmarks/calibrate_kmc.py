@@ -51,6 +51,53 @@ def _merge(args: argparse.Namespace) -> None:
     print(f"{merged.sizes['point']} points -> {args.out}")
 
 
+def _subset(args: argparse.Namespace) -> None:
+    from surrodyn.data.io import write_dataset
+    from surrodyn.sweep.dataset import open_sweep
+
+    ds = open_sweep(args.store).isel(point=list(args.points))
+    ds.attrs["n_points"] = ds.sizes["point"]
+    ds.attrs["subset_of"] = f"{args.store} points {list(args.points)}"
+    write_dataset(ds, args.out)
+    print(f"{ds.sizes['point']} points -> {args.out}")
+
+
+def _forward(args: argparse.Namespace) -> None:
+    """Forward-model error of the electrode charge at the true parameters (model selection, never the cases)."""
+    import torch
+
+    from surrodyn.calibration import kmc_observable
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.surrogate.calibrate import Discrepancy, SurrogateLikelihood
+    from surrodyn.surrogate.experiment import Experiment
+    from surrodyn.sweep.dataset import open_sweep
+
+    ds = open_sweep(args.data)
+    pairs = (e.split("=") for e in args.ensembles)
+    ensembles = {name: [Surrogate.load(m) for m in ms.split(",")] for name, ms in pairs}
+    rows = {name: [] for name in [*ensembles, "continuum twin"]}
+    for i in range(ds.sizes["point"]):
+        p = ds.isel(point=i)
+        mean, sem = kmc_observable(p, "charge")
+        cond = {k: float(p[k]) for k in ("permittivity", "concentration_cm3", "voltage_V")}
+        exp = Experiment("charge", p["time"].values, mean, np.maximum(sem, 1e-9), cond)
+        for name, models in ensembles.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                like = SurrogateLikelihood(models, exp, ["voltage_offset_V"], Discrepancy())
+            with torch.no_grad():
+                pred, _, signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))
+            amp = float(signal.abs().max())
+            rows[name].append(np.sqrt(np.mean((pred[0].numpy() - mean) ** 2)) / amp)
+        if "continuum_electrode_charge" in p:
+            rows["continuum twin"].append(np.sqrt(np.mean((p["continuum_electrode_charge"].values - mean) ** 2)) / amp)
+    print(f"rms error of Q(t) over the largest induced charge, {ds.sizes['point']} points of {args.data}")
+    for name, r in rows.items():
+        if r:
+            r = np.array(r)
+            print(f"{name:>24}: median {np.median(r):.3f}  mean {r.mean():.3f}  max {r.max():.3f}")
+
+
 def _train(args: argparse.Namespace) -> None:
     from surrodyn.surrogate import TrainConfig, train
 
@@ -61,7 +108,8 @@ def _train(args: argparse.Namespace) -> None:
             continue
         t0 = time.perf_counter()
         cfg = TrainConfig(sweep=args.data, out=str(out), continuum=False, seed=s, budget_s=args.budget,
-                          threads=args.threads, progress=False)  # fmt: skip
+                          threads=args.threads, progress=False, charge_weight=args.charge_weight,
+                          test_fraction=args.test_fraction, val_fraction=args.val_fraction)  # fmt: skip
         model = train(cfg)
         print(f"{out}: {model.info['epochs']} epochs, {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -84,7 +132,8 @@ def _cases(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    disc = discrepancy_from_store(models, args.train_data, args.observable)
+    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation)
+    (out / "discrepancy.json").write_text(json.dumps(disc.to_dict(), indent=1))
     print(f"discrepancy {disc.to_dict()} ({time.perf_counter() - t0:.1f} s)", flush=True)
     held = open_sweep(args.heldout)
     for i in range(args.n):
@@ -126,7 +175,7 @@ def _verify(args: argparse.Namespace) -> None:
     from surrodyn.sweep.dataset import open_sweep
 
     models = [Surrogate.load(m) for m in args.models]
-    disc = discrepancy_from_store(models, args.train_data, args.observable)
+    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation)
     held = open_sweep(args.heldout)
     for i in args.cases:
         f = Path(args.out) / f"case_{i:02d}.json"
@@ -266,6 +315,16 @@ def main() -> None:
     t.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     t.add_argument("--budget", type=float, default=300.0)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--charge-weight", type=float, default=0.0)
+    t.add_argument("--test-fraction", type=float, default=0.25)
+    t.add_argument("--val-fraction", type=float, default=0.15)
+    u = sub.add_parser("subset")
+    u.add_argument("--store", required=True)
+    u.add_argument("--points", type=int, nargs="+", required=True)
+    u.add_argument("--out", required=True)
+    f = sub.add_parser("forward")
+    f.add_argument("--data", required=True)
+    f.add_argument("--ensembles", nargs="+", required=True, help="NAME=model_dir,model_dir,...")
     for name in ("cases", "bo", "verify"):
         c = sub.add_parser(name)
         c.add_argument("--models", nargs="+", required=True)
@@ -279,6 +338,8 @@ def main() -> None:
     c.add_argument("--train-data", required=True)
     c.add_argument("--n", type=int, default=20)
     c.add_argument("--verify", action="store_true")
+    for name in ("cases", "verify"):
+        sub.choices[name].add_argument("--validation", nargs="*", default=[], help="independent validation sweeps")
     v = sub.choices["verify"]
     v.add_argument("--train-data", required=True)
     v.add_argument("--cases", type=int, nargs="+", required=True)
@@ -290,9 +351,9 @@ def main() -> None:
     s = sub.add_parser("summarize")
     s.add_argument("--out", required=True)
     args = ap.parse_args()
-    {"merge": _merge, "train": _train, "cases": _cases, "verify": _verify, "bo": _bo, "summarize": _summarize}[
-        args.stage
-    ](args)
+    stages = {"merge": _merge, "subset": _subset, "train": _train, "forward": _forward, "cases": _cases,
+              "verify": _verify, "bo": _bo, "summarize": _summarize}  # fmt: skip
+    stages[args.stage](args)
 
 
 if __name__ == "__main__":

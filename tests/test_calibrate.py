@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,13 @@ import torch
 import xarray as xr
 import yaml
 
-from surrodyn.calibration import bayes_opt_kmc, experiment_from_kmc, kmc_observable, verify
+from surrodyn.calibration import (
+    bayes_opt_kmc,
+    discrepancy_from_store,
+    experiment_from_kmc,
+    kmc_observable,
+    verify,
+)
 from surrodyn.cli.main import main
 from surrodyn.errors import ConfigError
 from surrodyn.kmc import KMCConfig, run_ensemble
@@ -305,6 +312,52 @@ def test_discrepancy_fit_finds_an_injected_error():
     assert 0.03 < d.floor + d.relative < 0.16
 
 
+def _offset_sweep(model: Surrogate, path, n: int = 12, offset: float = 0.08, seed: int = 3):
+    """A validation "sweep" export: the model's own charge at n points plus a constant offset each."""
+    rng = np.random.default_rng(seed)
+    eps = 10 ** rng.uniform(1.9, 2.5, n)
+    volt = rng.uniform(0.3, 0.9, n)
+    rows = []
+    for k in range(n):
+        truth = {"permittivity": float(eps[k]), "concentration_cm3": 2e20, "voltage_V": float(volt[k])}
+        e = _charge_experiment(model, truth, 1e-5, seed=k).with_conditions(**truth)
+        like = SurrogateLikelihood([model], e, ["voltage_offset_V"], Discrepancy())
+        with torch.no_grad():
+            signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))[2][0].numpy()
+        rows.append(e.value + offset * np.abs(signal).max() * rng.standard_normal())
+    ds = xr.Dataset(
+        {
+            "electrode_charge_mean": (("point", "time"), np.array(rows)),
+            "electrode_charge_std": (("point", "time"), np.full((n, 12), 1e-5 * np.abs(rows).max())),
+            "point_status": ("point", np.array(["done"] * n, dtype=object)),
+        },
+        coords={
+            "point": np.arange(n),
+            "time": model.time_s[1:],
+            "permittivity": ("point", eps),
+            "concentration_cm3": ("point", np.full(n, 2e20)),
+            "voltage_V": ("point", volt),
+        },
+    )
+    ds.to_netcdf(path)
+    return path
+
+
+def test_discrepancy_from_an_independent_validation_sweep(tmp_path):
+    model = tiny_surrogate()
+    sweep = _offset_sweep(model, tmp_path / "validation.nc")
+    d = discrepancy_from_store([model], validation=[str(sweep)])
+    assert d.n_points == 12 and d.corr_decades > 2.0
+    assert 0.03 < d.floor + d.relative < 0.16  # the injected 8 % offset
+    clean = discrepancy_from_store([model], validation=[str(_offset_sweep(model, tmp_path / "c.nc", offset=0.0))])
+    assert clean.floor + clean.relative < 0.01
+    with pytest.raises(ConfigError, match="validation sweeps"):
+        discrepancy_from_store([model])
+    xr.open_dataset(sweep).load().drop_vars("voltage_V").to_netcdf(tmp_path / "novolt.nc")
+    with pytest.raises(ConfigError, match="voltage_V"):
+        discrepancy_from_store([model], validation=[str(tmp_path / "novolt.nc")])
+
+
 # ----------------------------------------------------------------------------- use layer and CLI
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
@@ -348,6 +401,12 @@ def test_cli_calibrate_writes_report_and_figures(tiny_model_dir, tmp_path):
     assert abs(summary["estimate"]["permittivity"] / 120.0 - 1) < 0.1
     for f in ("report.txt", "samples.npz", "corner.png", "fit.png"):
         assert (out / f).stat().st_size > 0
+    sweep = _offset_sweep(model, tmp_path / "validation.nc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a fitted discrepancy: no default-guess warning
+        assert main([*argv, "--validation-sweep", str(sweep), "--no-figures", "--out", str(tmp_path / "v")]) == 0
+    fitted = json.loads((tmp_path / "v" / "calibration.json").read_text())["info"]["discrepancy"]
+    assert fitted["n_points"] == 12
     assert (
         main(["calibrate", str(data), "--model", str(tiny_model_dir), "--unknown", "nonsense", "--out", str(out)]) == 2
     )

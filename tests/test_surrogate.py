@@ -332,3 +332,44 @@ def test_first_order_indices_find_the_parameter_that_matters():
     assert idx["a"] > 0.8 and idx["b"] < 0.1 and idx["c"] < 0.02 and idx["b"] > idx["c"]
     cmp = importance_consistency({"a": 0.7, "b": 0.2, "c": 0.1}, idx)
     assert cmp["same_top"] and cmp["same_order"] and cmp["spearman"] == pytest.approx(1.0)
+
+
+def test_charge_loss_term_is_the_relative_error_of_the_induced_charge(tiny_sweep):
+    from surrodyn.kmc.observables import charge_from_density_C_m2
+    from surrodyn.surrogate.data import Normalizer, inverse_transform, transform
+    from surrodyn.surrogate.train import SurrogateModule, _Arrays, induced_moment, prepare
+
+    cfg = TrainConfig(sweep=str(tiny_sweep), continuum=True, progress=False, charge_weight=0.7)
+    data, tr, _, _ = prepare(cfg)
+    # the moment is the induced charge: charge_from_density = bare capacitor - e c0 h nz * moment
+    rho = np.random.default_rng(0).uniform(0, 3, (4, data.z.size))
+    gap, c0, eps, volt = 1e-8, 1e26, 50.0, 0.4
+    q = charge_from_density_C_m2(rho, data.z * gap, gap, eps, c0, volt)
+    moment = induced_moment(torch.from_numpy(rho), torch.from_numpy(data.z - 0.5)).numpy()
+    h = (data.z[1] - data.z[0]) * gap
+    bare = 8.8541878128e-12 * eps * volt / gap
+    np.testing.assert_allclose(q, bare - 1.602176634e-19 * c0 * h * data.z.size * moment, rtol=1e-9)
+    # the module adds weight × mean((moment error / largest |moment| of the point)²) to the field loss
+    sub = data.subset(tr)
+    norm_s, norm_k = Normalizer.fit(data.static_names, sub.static), Normalizer.fit(data.known_names, sub.known)
+    arrays = _Arrays(sub, norm_s, norm_k)
+    torch.manual_seed(0)
+    net = FieldTFT(TFTConfig(static_names=data.static_names, known_names=data.known_names,
+                             field_names=data.field_names, d_model=8, n_basis=4)).eval()  # fmt: skip
+    idx = torch.arange(arrays.n_samples)
+    jitter = torch.rand(idx.shape[0], *arrays.target.shape[2:]) - 0.5
+    with torch.no_grad():
+        plain = SurrogateModule(net, arrays, arrays, 1e-3, 3)._loss(arrays, idx, 1, jitter)
+        weighted = SurrogateModule(net, arrays, arrays, 1e-3, 3, charge_weight=0.7)._loss(arrays, idx, 1, jitter)
+        p = idx // arrays.n_replicas
+        fields = None if arrays.fields is None else arrays.fields[p]
+        out = net(arrays.static[p], arrays.known[p], transform(arrays.target[p, idx % arrays.n_replicas][:, :1]),
+                  arrays.z, fields)  # fmt: skip
+        pred = induced_moment(inverse_transform(out.mean), arrays.lever)
+        true = induced_moment(torch.from_numpy(sub.mean[:, 1:]).float(), arrays.lever)[p]
+        scale = induced_moment(torch.from_numpy(sub.mean).float(), arrays.lever).abs().amax(-1)[p]
+        expected = 0.7 * (((pred - true) / scale[:, None]) ** 2).mean()
+    assert float(weighted - plain) == pytest.approx(float(expected), rel=1e-4)
+    assert float(expected) > 0
+    with pytest.raises(ConfigError, match="charge_weight"):
+        TrainConfig(sweep="x", charge_weight=-1.0)

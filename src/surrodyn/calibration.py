@@ -251,11 +251,13 @@ def verify(
     w = like.working(result.estimate)
     with torch.no_grad():
         mean, var, signal = like.predict(torch.from_numpy(w))
-        sd = like.model_sd(var, signal)[0].numpy()
+        sd_t = like.model_sd(var, signal)[0]
+        noise_var = torch.from_numpy(k_sem**2) + 1e-12 * float(sd_t.max()) ** 2
+        cov = like.discrepancy.covariance(sd_t, like._corr, noise_var).numpy()
+    sd = sd_t.numpy()
     s_mean = mean[0].numpy()
     n = exp.value.size
     chi2_data = float(np.mean((k_mean - exp.value) ** 2 / (like.noise_sd**2 + k_sem**2)))
-    cov = sd[:, None] * like._corr.numpy() * sd[None, :] + np.diag(k_sem**2 + 1e-12 * np.max(sd) ** 2)
     r = k_mean - s_mean
     maha = float(r @ np.linalg.solve(cov, r))
     p = float(chi2.sf(maha, n))
@@ -434,21 +436,34 @@ def kmc_chi2_objective(
     return objective
 
 
-def discrepancy_from_store(models: Sequence[Surrogate], store: str, observable: str = "charge") -> Any:
-    """Fit the surrogate discrepancy on the held-out points of the ensemble's training sweep.
+def discrepancy_from_store(
+    models: Sequence[Surrogate],
+    store: str | None = None,
+    observable: str = "charge",
+    *,
+    validation: Sequence[str] = (),
+) -> Any:
+    """Fit the surrogate discrepancy on kMC points the ensemble never trained on.
 
-    The points are those the models' split set aside for testing (never trained on, never used
-    for early stopping); the kMC ensemble mean of each, with its standard error as noise, is
-    compared with the ensemble's prediction at its true parameters.
+    Two sources, either or both: the points the models' split set aside for testing in their
+    training sweep ``store`` (never trained on, never used for early stopping), and every point
+    of independent ``validation`` sweeps over the same parameters. The kMC ensemble mean of each
+    point, with its standard error as noise, is compared with the ensemble's prediction at its
+    true parameters. A few test points give a few degrees of freedom for the error's scale; an
+    independent validation sweep of a dozen points or more makes the credible intervals honest
+    (see ``docs/calibration.md``).
 
     Parameters
     ----------
     models : sequence of Surrogate
         The ensemble; every member must share the split.
-    store : str
+    store : str, optional
         The sweep store (or exported NetCDF) the members were trained on.
     observable : {"charge", "current"}
         The observable of the experiment.
+    validation : sequence of str
+        Independent sweep stores (or NetCDF exports) over the models' parameters: all their
+        finished points are used.
 
     Returns
     -------
@@ -458,20 +473,34 @@ def discrepancy_from_store(models: Sequence[Surrogate], store: str, observable: 
     from .surrogate.calibrate import fit_discrepancy
     from .sweep.dataset import open_sweep
 
-    splits = [tuple(m.info.get("split", {}).get("test", ())) for m in models]
-    if not splits[0] or len(set(splits)) != 1:
-        raise ConfigError("the ensemble members must carry one common test split (train them on the same sweep).")
-    ds = open_sweep(store)
-    idx = list(splits[0])
-    if max(idx) >= ds.sizes["point"]:
-        raise ConfigError(f"{store} has {ds.sizes['point']} points; the models' test split refers to point {max(idx)}.")
+    if store is None and not validation:
+        raise ConfigError("give the models' training sweep, or independent validation sweeps, to fit the discrepancy.")
+    sources: list[tuple[str, xr.Dataset, list[int]]] = []
+    if store is not None:
+        splits = [tuple(m.info.get("split", {}).get("test", ())) for m in models]
+        if not splits[0] or len(set(splits)) != 1:
+            raise ConfigError("the ensemble members must carry one common test split (train them on the same sweep).")
+        ds = open_sweep(store)
+        idx = list(splits[0])
+        if max(idx) >= ds.sizes["point"]:
+            raise ConfigError(
+                f"{store} has {ds.sizes['point']} points; the models' test split refers to point {max(idx)}."
+            )
+        sources.append((store, ds, idx))
+    for v in validation:
+        ds = open_sweep(v, missing="drop")
+        missing = [p for p in models[0].parameters if p not in ds.coords]
+        if missing:
+            raise ConfigError(f"validation sweep {v} does not vary or record {missing}, which the models take.")
+        sources.append((v, ds, list(range(ds.sizes["point"]))))
     exps = []
-    for i in idx:
-        p = ds.isel(point=i)
-        mean, sem = kmc_observable(p, observable)
-        cond = {k: float(p[k].values) for k in models[0].parameters}
-        sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
-        exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{store}#{i}"))
+    for name, ds, idx in sources:
+        for i in idx:
+            p = ds.isel(point=i)
+            mean, sem = kmc_observable(p, observable)
+            cond = {k: float(p[k].values) for k in models[0].parameters}
+            sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
+            exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{name}#{i}"))
     return fit_discrepancy(models, exps)
 
 
@@ -484,6 +513,7 @@ def run_calibration(
     conditions: Mapping[str, float] | None = None,
     noise: float | None = None,
     discrepancy_from: str | None = None,
+    validation: Sequence[str] = (),
     level: float = 0.9,
     seed: int = 0,
     verify_kmc: bool = False,
@@ -511,6 +541,9 @@ def run_calibration(
         Noise fraction when the data carry no sigma.
     discrepancy_from : str, optional
         The training sweep store, to fit the discrepancy on the models' test points.
+    validation : sequence of str
+        Independent kMC sweeps to fit the discrepancy on (all their points), with or instead of
+        ``discrepancy_from``.
     level : float
         Credible level.
     seed : int
@@ -538,7 +571,9 @@ def run_calibration(
 
     experiment = read_experiment(data, conditions)
     ensemble = [Surrogate.load(m) for m in models]
-    disc = discrepancy_from_store(ensemble, discrepancy_from, experiment.observable) if discrepancy_from else None
+    disc = None
+    if discrepancy_from or validation:
+        disc = discrepancy_from_store(ensemble, discrepancy_from, experiment.observable, validation=validation)
     result = calibrate(ensemble, experiment, unknowns, discrepancy=disc, noise=noise, level=level, seed=seed)
     like = result.likelihood
     band = posterior_predictive(like, result, level=level, seed=seed)

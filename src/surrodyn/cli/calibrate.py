@@ -39,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--discrepancy-from", help="the models' training sweep: fit the surrogate error on its test points"
     )
+    parser.add_argument(
+        "--validation-sweep",
+        action="append",
+        default=[],
+        help="an independent kMC sweep over the models' parameters: fit the surrogate error on all its points "
+        "too (repeatable; recommended for honest intervals)",
+    )
     parser.add_argument("--level", type=float, default=0.9, help="credible level (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the inference and the kMC (default: %(default)s)")
     parser.add_argument("--verify", action="store_true", help="run the kMC ensemble at the estimate and compare")
@@ -66,6 +73,7 @@ def _run(args: argparse.Namespace) -> int:
         conditions=_conditions(args.condition),
         noise=args.noise,
         discrepancy_from=args.discrepancy_from,
+        validation=args.validation_sweep,
         level=args.level,
         seed=args.seed,
         verify_kmc=args.verify,

@@ -133,6 +133,27 @@ class Discrepancy:
         """Plain dict (YAML/JSON)."""
         return {k: float(v) if k != "n_points" else int(v) for k, v in asdict(self).items()}
 
+    def correlation(self, time_s: np.ndarray) -> torch.Tensor:
+        """Correlation ``R_ij = exp(−|log10 t_i − log10 t_j| / ℓ)`` (N, N) of the discrepancy."""
+        lt = np.log10(np.asarray(time_s, dtype=float))
+        return torch.from_numpy(np.exp(-np.abs(lt[:, None] - lt[None, :]) / self.corr_decades))
+
+    def sd(self, var: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
+        """Surrogate standard deviation per point: member variance ``var`` plus the discrepancy.
+
+        Parameters
+        ----------
+        var, signal : torch.Tensor
+            (..., N) ensemble variance and signal of the observable.
+        """
+        amp = signal.abs().amax(-1, keepdim=True)
+        disc = self.relative * signal.abs() + self.floor * amp
+        return torch.sqrt(var + disc**2)
+
+    def covariance(self, sd: torch.Tensor, corr: torch.Tensor, noise_var: torch.Tensor) -> torch.Tensor:
+        """Total covariance ``diag(noise_var) + D R D`` (..., N, N) from :meth:`sd` and :meth:`correlation`."""
+        return sd[..., :, None] * corr * sd[..., None, :] + torch.diag_embed(noise_var)
+
 
 def _domain(model: Surrogate) -> dict[str, tuple[float, float, bool]]:
     out = {}
@@ -222,8 +243,7 @@ class SurrogateLikelihood:
                 "the data carry no noise level: add a 'sigma [unit]' column, or give the noise as a fraction of the "
                 "largest measured value (noise=0.02, CLI --noise 0.02)."
             )
-        lt = np.log10(experiment.time_s)
-        self._corr = torch.from_numpy(np.exp(-np.abs(lt[:, None] - lt[None, :]) / self.discrepancy.corr_decades))
+        self._corr = self.discrepancy.correlation(experiment.time_s)
         self._y = torch.from_numpy(y.copy())
         self._t_data = torch.from_numpy(experiment.time_s.copy())
         self._noise_var = torch.from_numpy(self.noise_sd**2)
@@ -412,16 +432,13 @@ class SurrogateLikelihood:
 
     def model_sd(self, var: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
         """Surrogate standard deviation per point: member spread and discrepancy."""
-        d = self.discrepancy
-        amp = signal.abs().amax(-1, keepdim=True)
-        disc = d.relative * signal.abs() + d.floor * amp
-        return torch.sqrt(var + disc**2)
+        return self.discrepancy.sd(var, signal)
 
     def log_likelihood(self, w: torch.Tensor) -> torch.Tensor:
         """Gaussian log-likelihood (B,) of working coordinates ``w`` (B, d)."""
         mean, var, signal = self.predict(w)
         sd = self.model_sd(var, signal)
-        cov = sd[:, :, None] * self._corr * sd[:, None, :] + torch.diag(self._noise_var)
+        cov = self.discrepancy.covariance(sd, self._corr, self._noise_var)
         chol = torch.linalg.cholesky(cov)
         r = (self._y - mean)[..., None]
         sol = torch.linalg.solve_triangular(chol, r, upper=False)[..., 0]
@@ -782,24 +799,24 @@ def fit_discrepancy(
             like = SurrogateLikelihood(models, exp, ["voltage_offset_V"], Discrepancy(), noise=1e-12)
             with torch.no_grad():
                 mean, var, signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))
-        noise_var = np.zeros(exp.value.size) if exp.sigma is None else exp.sigma**2
-        lt = np.log10(exp.time_s)
-        cached.append((exp.value - mean[0].numpy(), var[0].numpy(), np.abs(signal[0].numpy()), noise_var, lt))
+        noise_var = torch.zeros(exp.value.size, dtype=torch.float64)
+        if exp.sigma is not None:
+            noise_var = torch.from_numpy(exp.sigma**2)
+        jitter = 1e-12 * float(signal.abs().max()) ** 2  # keeps a zero-noise, zero-discrepancy point factorable
+        cached.append((torch.from_numpy(exp.value) - mean[0], var[0], signal[0], noise_var + jitter, exp.time_s))
 
     def nll(x: np.ndarray) -> float:
         rel, floor, ell = np.exp(x)
+        disc = Discrepancy(float(rel), float(floor), float(ell))
         total = 0.0
-        for r, var, s, nv, lt in cached:
-            sd = np.sqrt(var + (rel * s + floor * s.max()) ** 2)
-            cov = sd[:, None] * np.exp(-np.abs(lt[:, None] - lt[None, :]) / ell) * sd[None, :] + np.diag(nv)
-            cov[np.diag_indices_from(cov)] += 1e-12 * s.max() ** 2
-            try:
-                c = np.linalg.cholesky(cov)
-            except np.linalg.LinAlgError:
+        for r, var, signal, nv, t in cached:
+            cov = disc.covariance(disc.sd(var, signal), disc.correlation(t), nv)
+            c, info = torch.linalg.cholesky_ex(cov)
+            if int(info) != 0:
                 return 1e30
-            sol = np.linalg.solve(c, r)
-            total += 0.5 * sol @ sol + np.log(np.diag(c)).sum()
-        return float(total)
+            sol = torch.linalg.solve_triangular(c, r[:, None], upper=False)[:, 0]
+            total += float(0.5 * sol @ sol + torch.log(torch.diagonal(c)).sum())
+        return total
 
     best = None
     for x0 in ([np.log(0.05), np.log(0.02), np.log(0.5)], [np.log(0.2), np.log(0.05), np.log(1.0)]):

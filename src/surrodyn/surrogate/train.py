@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from ..errors import ConfigError, param_error, read_yaml_mapping, unknown_keys_error
 from ..sweep.dataset import open_sweep
 from .artefact import Surrogate, data_fingerprint
-from .data import FieldData, Normalizer, split_points, transform
+from .data import FieldData, Normalizer, inverse_transform, split_points, transform
 from .loss import pinball_loss
 from .model import FieldTFT, TFTConfig
 
@@ -84,6 +84,12 @@ class TrainConfig:
     samples_per_epoch : int
         Minimum replica series per epoch (the training set is repeated to reach it); early
         stopping and the learning-rate schedule count these epochs.
+    charge_weight : float
+        Weight of an extra loss term on the electrode charge the mean density induces: the squared
+        error of the lever-weighted moment ``mean_k (n_k/c0 − 1)(z_k/L − 1/2)`` (the induced
+        charge per ``e c0 h Z``, :func:`surrodyn.kmc.observables.charge_from_density_C_m2`), relative
+        to its largest magnitude at that point. Calibration to charge or current transients
+        reads the density only through this moment; 0 (default) trains on the fields alone.
     calibrate : bool
         Recalibrate the quantile spread after training on all non-test points
         (:func:`surrodyn.surrogate.metrics.fit_band_scale`). Pooling training and validation
@@ -112,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     progress: bool = True
+    charge_weight: float = 0.0
     calibrate: bool = True
     samples_per_epoch: int = 1024
 
@@ -133,6 +140,8 @@ class TrainConfig:
             raise param_error("learning_rate", self.learning_rate, "a positive number")
         if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
             raise param_error("weight_decay", self.weight_decay, "a non-negative number")
+        if not (isinstance(self.charge_weight, (int, float)) and self.charge_weight >= 0):
+            raise param_error("charge_weight", self.charge_weight, "a non-negative number")
         if self.budget_s is not None and not self.budget_s > 0:
             raise param_error("budget_s", self.budget_s, "a positive number of seconds (or null)")
 
@@ -157,6 +166,16 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
+def induced_moment(density: torch.Tensor, lever: torch.Tensor) -> torch.Tensor:
+    """Lever-weighted moment ``mean_k (n_k/c0 − 1) lever_k`` over the last (z) axis.
+
+    With ``lever = z/L − 1/2`` it is the charge the ions induce on the electrode at ``L``, per
+    ``e c0 h Z`` (``h`` the bin width, ``Z`` the bins; see
+    :func:`surrodyn.kmc.observables.charge_from_density_C_m2`).
+    """
+    return ((density - 1.0) * lever).mean(-1)
+
+
 class _Arrays:
     """Training tensors of one split (normalised), gathered by (point, replica) index."""
 
@@ -168,6 +187,10 @@ class _Arrays:
         self.unit = torch.from_numpy(data.count_unit.astype(np.float32))
         self.fields = None if data.fields is None else transform(torch.from_numpy(data.fields))
         self.z = torch.from_numpy(data.z.astype(np.float32))
+        self.lever = self.z - 0.5
+        mean = torch.from_numpy(data.mean.astype(np.float32))
+        self.moment = induced_moment(mean, self.lever)  # (P, T)
+        self.moment_scale = self.moment.abs().amax(-1).clamp_min(1e-6)  # (P,)
         self.n_replicas = data.target.shape[1]
         self.n_samples = data.target.shape[0] * self.n_replicas
 
@@ -176,12 +199,20 @@ class SurrogateModule(lightning.LightningModule):
     """Loss, optimiser and logging around a :class:`FieldTFT` (nothing else)."""
 
     def __init__(
-        self, network: FieldTFT, train: _Arrays, val: _Arrays, lr: float, context: int, weight_decay: float = 0.0
+        self,
+        network: FieldTFT,
+        train: _Arrays,
+        val: _Arrays,
+        lr: float,
+        context: int,
+        weight_decay: float = 0.0,
+        charge_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.network = network
         self.train_arrays, self.val_arrays = train, val
         self.lr, self.context, self.weight_decay = lr, context, weight_decay
+        self.charge_weight = charge_weight
         self.samples_seen = 0
         self._val_gen = torch.Generator().manual_seed(12345)
 
@@ -194,6 +225,10 @@ class SurrogateModule(lightning.LightningModule):
         out = self.network(arrays.static[p], arrays.known[p], past, arrays.z, fields)
         q = pinball_loss(out.quantiles, transform(y_dq), self.network.config.quantiles)
         m = F.mse_loss(out.mean, arrays.mean_t[p, n_enc:])
+        if self.charge_weight > 0:
+            moment = induced_moment(inverse_transform(out.mean), arrays.lever)
+            rel = (moment - arrays.moment[p, n_enc:]) / arrays.moment_scale[p, None]
+            m = m + self.charge_weight * rel.square().mean()
         return q + m
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -285,7 +320,13 @@ def train(config: TrainConfig, data: FieldData | None = None, split: tuple[Any, 
     network = FieldTFT(net_cfg)
     train_arrays, val_arrays = _Arrays(tr, static_norm, known_norm), _Arrays(va, static_norm, known_norm)
     module = SurrogateModule(
-        network, train_arrays, val_arrays, config.learning_rate, config.context_frames, config.weight_decay
+        network,
+        train_arrays,
+        val_arrays,
+        config.learning_rate,
+        config.context_frames,
+        config.weight_decay,
+        config.charge_weight,
     )
     gen = torch.Generator().manual_seed(config.seed)
     # an "epoch" is at least `samples_per_epoch` series (the index set repeated): with tens of
