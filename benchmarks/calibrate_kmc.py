@@ -122,9 +122,9 @@ def _truth(ds, i: int) -> dict[str, float]:
 def _cases(args: argparse.Namespace) -> None:
     import torch
 
-    from surrodyn.calibration import discrepancy_from_store, experiment_from_kmc, verify
+    from surrodyn.calibration import experiment_from_kmc, validation_experiments, verify
     from surrodyn.surrogate import Surrogate
-    from surrodyn.surrogate.calibrate import calibrate
+    from surrodyn.surrogate.calibrate import calibrate, fit_discrepancy, fit_parameter_error
     from surrodyn.sweep.dataset import open_sweep
 
     torch.set_num_threads(args.threads)
@@ -132,9 +132,15 @@ def _cases(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation)
+    points = validation_experiments(models, args.train_data, args.observable, validation=args.validation)
+    disc = fit_discrepancy(models, points)
+    unknowns = ["permittivity", "concentration_cm3"]
+    perr = None if args.no_parameter_error else fit_parameter_error(models, points, unknowns, disc)
     (out / "discrepancy.json").write_text(json.dumps(disc.to_dict(), indent=1))
-    print(f"discrepancy {disc.to_dict()} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    if perr is not None:
+        (out / "parameter_error.json").write_text(json.dumps(perr.to_dict(), indent=1))
+    print(f"discrepancy {disc.to_dict()}, parameter error {perr and perr.to_dict()['sd']} "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
     held = open_sweep(args.heldout)
     for i in range(args.n):
         f = out / f"case_{i:02d}.json"
@@ -145,7 +151,7 @@ def _cases(args: argparse.Namespace) -> None:
         truth = _truth(held, i)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = calibrate(models, exp, ["permittivity", "concentration_cm3"], discrepancy=disc, seed=i)
+            res = calibrate(models, exp, unknowns, discrepancy=disc, parameter_error=perr, seed=i)
         row = {
             "case": i,
             "voltage_V": exp.conditions["voltage_V"],
@@ -165,6 +171,54 @@ def _cases(args: argparse.Namespace) -> None:
         if args.verify:
             msg += f" | kMC chi2/N {row['verification']['chi2_data']:.2f} trusted {row['verification']['trusted']}"
         print(msg, flush=True)
+
+
+def _continuum(args: argparse.Namespace) -> None:
+    """Reference: the same cases fitted with the continuum twin itself as the forward model.
+
+    Weighted least squares on log ε and log c0 (scipy, finite differences), every evaluation a
+    full mean-field solve (about 0.1 s). It shows how much of the error is the data's: the twin
+    is an independent, near-exact mean-field model of the kMC mean.
+    """
+    from scipy.optimize import least_squares
+
+    from surrodyn.calibration import experiment_from_kmc
+    from surrodyn.continuum import solve_mpnp
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.sweep.dataset import open_sweep
+
+    model = Surrogate.load(args.models[0])  # only for the sweep's base configuration
+    spec = {p.name: p for p in model.spec.parameters}
+    held = open_sweep(args.heldout)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lo = np.log10([spec["permittivity"].min, spec["concentration_cm3"].min])
+    hi = np.log10([spec["permittivity"].max, spec["concentration_cm3"].max])
+    for i in range(args.n):
+        f = out / f"continuum_{i:02d}.json"
+        if f.exists():
+            continue
+        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i)
+        volt = exp.conditions["voltage_V"]
+        truth = _truth(held, i)
+
+        def resid(x: np.ndarray, exp=exp, volt=volt) -> np.ndarray:
+            params = {"permittivity": 10 ** x[0], "concentration_cm3": 10 ** x[1], "voltage_V": volt}
+            cfg = model.configs(params)[0].replace(output_times_s=tuple(float(t) for t in exp.time_s))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                q = solve_mpnp(cfg)["electrode_charge"].values
+            return (q - exp.value) / exp.sigma
+
+        t0 = time.perf_counter()
+        fit = least_squares(resid, (lo + hi) / 2, bounds=(lo, hi), diff_step=1e-3)
+        est = {"permittivity": 10 ** fit.x[0], "concentration_cm3": 10 ** fit.x[1]}
+        row = {"case": i, "truth": truth, "estimate": est, "seconds": time.perf_counter() - t0,
+               "chi2_per_point": float(2 * fit.cost / exp.value.size), "evaluations": int(fit.nfev),
+               "rel_error": {k: est[k] / v - 1 for k, v in truth.items()}}  # fmt: skip
+        f.write_text(json.dumps(row, indent=1))
+        print(f"continuum case {i:2d}: eps {row['rel_error']['permittivity']:+.3f} "
+              f"c {row['rel_error']['concentration_cm3']:+.3f} ({row['seconds']:.1f} s)", flush=True)  # fmt: skip
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -227,7 +281,7 @@ def _bo(args: argparse.Namespace) -> None:
 
 def _summarize(args: argparse.Namespace) -> None:
     root = Path(args.out)
-    rows = [json.loads(f.read_text()) for f in sorted((root / "cases").glob("case_*.json"))]
+    rows = [json.loads(f.read_text()) for f in sorted((root / args.cases_dir).glob("case_*.json"))]
     if not rows:
         raise SystemExit("no cases yet")
     names = ("permittivity", "concentration_cm3")
@@ -277,6 +331,15 @@ def _summarize(args: argparse.Namespace) -> None:
                 f"trusted cases only ({len(both)}): εr ≤ 10 %: {np.sum(np.abs(e2[:, 0]) <= 0.10)}, "
                 f"c0 ≤ 5 %: {np.sum(np.abs(e2[:, 1]) <= 0.05)}"
             )
+    cont = [json.loads(f.read_text()) for f in sorted((root / "continuum").glob("continuum_*.json"))]
+    if cont:
+        ec = np.array([[r["rel_error"][n] for n in names] for r in cont])
+        lines.append(
+            f"reference, the continuum twin itself as the forward model ({len(cont)} cases): εr ≤ 10 %: "
+            f"{np.sum(np.abs(ec[:, 0]) <= 0.10)}, c0 ≤ 5 %: {np.sum(np.abs(ec[:, 1]) <= 0.05)}; median |err| εr "
+            f"{np.median(np.abs(ec[:, 0])):.1%}, c0 {np.median(np.abs(ec[:, 1])):.1%}; median "
+            f"{np.median([r['seconds'] for r in cont]):.0f} s per case"
+        )
     bo_rows = [json.loads(f.read_text()) for f in sorted((root / "bo").glob("bo_*.json"))]
     if bo_rows:
         lines += ["", "| case | surrogate: max rel. err, s | BO on kMC: evals to reach it | BO s | BO best after all |",
@@ -298,7 +361,7 @@ def _summarize(args: argparse.Namespace) -> None:
                 f"{errs[-1]:.1%} after {len(errs)} ({b['seconds'][-1]:.0f} s) |"
             )
     text = "\n".join(lines)
-    (root / "summary.md").write_text(text + "\n")
+    (root / f"summary_{args.cases_dir}.md").write_text(text + "\n")
     print(text)
 
 
@@ -325,7 +388,7 @@ def main() -> None:
     f = sub.add_parser("forward")
     f.add_argument("--data", required=True)
     f.add_argument("--ensembles", nargs="+", required=True, help="NAME=model_dir,model_dir,...")
-    for name in ("cases", "bo", "verify"):
+    for name in ("cases", "bo", "verify", "continuum"):
         c = sub.add_parser(name)
         c.add_argument("--models", nargs="+", required=True)
         c.add_argument("--heldout", required=True)
@@ -334,10 +397,12 @@ def main() -> None:
         c.add_argument("--noise", type=float, default=0.01)
         c.add_argument("--workers", type=int, default=2)
         c.add_argument("--threads", type=int, default=2)
+    sub.choices["continuum"].add_argument("--n", type=int, default=20)
     c = sub.choices["cases"]
     c.add_argument("--train-data", required=True)
     c.add_argument("--n", type=int, default=20)
     c.add_argument("--verify", action="store_true")
+    c.add_argument("--no-parameter-error", action="store_true", help="intervals from the discrepancy alone")
     for name in ("cases", "verify"):
         sub.choices[name].add_argument("--validation", nargs="*", default=[], help="independent validation sweeps")
     v = sub.choices["verify"]
@@ -350,9 +415,10 @@ def main() -> None:
     b.add_argument("--replicas", type=int, default=2)
     s = sub.add_parser("summarize")
     s.add_argument("--out", required=True)
+    s.add_argument("--cases-dir", default="cases", help="sub-directory of the cases (default: %(default)s)")
     args = ap.parse_args()
     stages = {"merge": _merge, "subset": _subset, "train": _train, "forward": _forward, "cases": _cases,
-              "verify": _verify, "bo": _bo, "summarize": _summarize}  # fmt: skip
+              "continuum": _continuum, "verify": _verify, "bo": _bo, "summarize": _summarize}  # fmt: skip
     stages[args.stage](args)
 
 

@@ -35,6 +35,7 @@ from surrodyn.surrogate.calibrate import (
     Unknown,
     calibrate,
     fit_discrepancy,
+    fit_parameter_error,
     point_estimate,
     posterior_predictive,
     sample_posterior,
@@ -356,6 +357,39 @@ def test_discrepancy_from_an_independent_validation_sweep(tmp_path):
     xr.open_dataset(sweep).load().drop_vars("voltage_V").to_netcdf(tmp_path / "novolt.nc")
     with pytest.raises(ConfigError, match="voltage_V"):
         discrepancy_from_store([model], validation=[str(tmp_path / "novolt.nc")])
+
+
+def test_parameter_error_recovers_injected_parameter_shifts():
+    model = tiny_surrogate()
+    rng = np.random.default_rng(5)
+    disc = Discrepancy(1e-4, 1e-4, 0.5)
+
+    def points(shift_sd: float) -> list[Experiment]:
+        out = []
+        for k in range(40):
+            truth = {"permittivity": float(10 ** rng.uniform(1.9, 2.5)), "concentration_cm3": 2e20, "voltage_V": 0.6}
+            shifted = {**truth, "permittivity": truth["permittivity"] * 10 ** rng.normal(0.0, shift_sd)}
+            e = _charge_experiment(model, shifted, 1e-4, seed=k)  # made at the shifted value ...
+            out.append(Experiment("charge", e.time_s, e.value, e.sigma, truth))  # ... labelled with the truth
+        return out
+
+    perr = fit_parameter_error([model], points(0.03), ["permittivity"], disc)
+    assert perr.names == ("permittivity",) and perr.n_points == 40
+    assert 0.022 < np.sqrt(perr.cov[0, 0]) < 0.040  # the injected 0.03 decades
+    assert np.sqrt(fit_parameter_error([model], points(0.0), ["permittivity"], disc).cov[0, 0]) < 0.005
+    # calibrate convolves the posterior with it: same estimate, wider interval
+    exp = _charge_experiment(model, {"permittivity": 150.0, "concentration_cm3": 2e20, "voltage_V": 0.6}, 0.01)
+    exp = exp.with_conditions(concentration_cm3=2e20)
+    kw = {"discrepancy": disc, "walkers": 8, "mcmc_steps": 150, "burn": 50, "starts": 2, "steps": 40, "seed": 1}
+    plain = calibrate(model, exp, ["permittivity"], **kw)
+    wide = calibrate(model, exp, ["permittivity"], parameter_error=perr, **kw)
+    assert wide.estimate == plain.estimate
+    lo, hi = np.log10(plain.intervals["permittivity"])
+    lo2, hi2 = np.log10(wide.intervals["permittivity"])
+    assert hi2 - lo2 > max(hi - lo, 2 * 1.645 * 0.8 * np.sqrt(perr.cov[0, 0]))
+    assert wide.to_dict()["info"]["parameter_error"]["n_points"] == 40
+    with pytest.raises(ConfigError, match="measured for"):
+        calibrate(model, exp.with_conditions(permittivity=150.0), ["concentration_cm3"], parameter_error=perr, **kw)
 
 
 # ----------------------------------------------------------------------------- use layer and CLI

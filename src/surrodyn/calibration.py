@@ -33,6 +33,7 @@ __all__ = [
     "kmc_observable",
     "run_calibration",
     "run_kmc_at",
+    "validation_experiments",
     "verify",
 ]
 
@@ -436,22 +437,21 @@ def kmc_chi2_objective(
     return objective
 
 
-def discrepancy_from_store(
+def validation_experiments(
     models: Sequence[Surrogate],
     store: str | None = None,
     observable: str = "charge",
     *,
     validation: Sequence[str] = (),
-) -> Any:
-    """Fit the surrogate discrepancy on kMC points the ensemble never trained on.
+) -> list[Experiment]:
+    """Gather kMC points the ensemble never trained on, as experiments at their true parameters.
 
     Two sources, either or both: the points the models' split set aside for testing in their
     training sweep ``store`` (never trained on, never used for early stopping), and every point
     of independent ``validation`` sweeps over the same parameters. The kMC ensemble mean of each
-    point, with its standard error as noise, is compared with the ensemble's prediction at its
-    true parameters. A few test points give a few degrees of freedom for the error's scale; an
-    independent validation sweep of a dozen points or more makes the credible intervals honest
-    (see ``docs/calibration.md``).
+    point carries its standard error as noise. A few test points give the error's scale only
+    roughly; an independent validation sweep of a dozen points or more makes the credible
+    intervals more honest (see ``docs/calibration.md``).
 
     Parameters
     ----------
@@ -467,10 +467,11 @@ def discrepancy_from_store(
 
     Returns
     -------
-    Discrepancy
-        See :func:`surrodyn.surrogate.calibrate.fit_discrepancy`.
+    list of Experiment
+        One per point: the kMC ensemble mean, its standard error as ``sigma`` and every parameter
+        as a condition (for :func:`~surrodyn.surrogate.calibrate.fit_discrepancy` and
+        :func:`~surrodyn.surrogate.calibrate.fit_parameter_error`).
     """
-    from .surrogate.calibrate import fit_discrepancy
     from .sweep.dataset import open_sweep
 
     if store is None and not validation:
@@ -501,7 +502,28 @@ def discrepancy_from_store(
             cond = {k: float(p[k].values) for k in models[0].parameters}
             sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
             exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{name}#{i}"))
-    return fit_discrepancy(models, exps)
+    return exps
+
+
+def discrepancy_from_store(
+    models: Sequence[Surrogate],
+    store: str | None = None,
+    observable: str = "charge",
+    *,
+    validation: Sequence[str] = (),
+) -> Any:
+    """Fit the surrogate discrepancy on kMC points the ensemble never trained on.
+
+    Parameters are those of :func:`validation_experiments`.
+
+    Returns
+    -------
+    Discrepancy
+        See :func:`surrodyn.surrogate.calibrate.fit_discrepancy`.
+    """
+    from .surrogate.calibrate import fit_discrepancy
+
+    return fit_discrepancy(models, validation_experiments(models, store, observable, validation=validation))
 
 
 def run_calibration(
@@ -540,9 +562,10 @@ def run_calibration(
     noise : float, optional
         Noise fraction when the data carry no sigma.
     discrepancy_from : str, optional
-        The training sweep store, to fit the discrepancy on the models' test points.
+        The training sweep store, to fit the surrogate's error on the models' test points: the
+        discrepancy and its parameter-space part (:func:`validation_experiments`).
     validation : sequence of str
-        Independent kMC sweeps to fit the discrepancy on (all their points), with or instead of
+        Independent kMC sweeps to fit the same on (all their points), with or instead of
         ``discrepancy_from``.
     level : float
         Credible level.
@@ -566,15 +589,18 @@ def run_calibration(
     from pathlib import Path
 
     from .data.io import atomic_savez, atomic_write_bytes
-    from .surrogate.calibrate import calibrate, posterior_predictive
+    from .surrogate.calibrate import calibrate, fit_discrepancy, fit_parameter_error, posterior_predictive
     from .surrogate.experiment import read_experiment
 
     experiment = read_experiment(data, conditions)
     ensemble = [Surrogate.load(m) for m in models]
-    disc = None
+    disc = perr = None
     if discrepancy_from or validation:
-        disc = discrepancy_from_store(ensemble, discrepancy_from, experiment.observable, validation=validation)
-    result = calibrate(ensemble, experiment, unknowns, discrepancy=disc, noise=noise, level=level, seed=seed)
+        points = validation_experiments(ensemble, discrepancy_from, experiment.observable, validation=validation)
+        disc = fit_discrepancy(ensemble, points)
+        perr = fit_parameter_error(ensemble, points, unknowns, disc)
+    result = calibrate(ensemble, experiment, unknowns, discrepancy=disc, parameter_error=perr, noise=noise,
+                       level=level, seed=seed)  # fmt: skip
     like = result.likelihood
     band = posterior_predictive(like, result, level=level, seed=seed)
     summary: dict[str, Any] = {"data": str(data), "models": list(models), **result.to_dict()}

@@ -51,10 +51,12 @@ __all__ = [
     "CalibrationResult",
     "Discrepancy",
     "ExtrapolationWarning",
+    "ParameterError",
     "SurrogateLikelihood",
     "Unknown",
     "calibrate",
     "fit_discrepancy",
+    "fit_parameter_error",
     "point_estimate",
     "posterior_predictive",
     "sample_posterior",
@@ -635,6 +637,7 @@ def calibrate(
     unknowns: Sequence[str | Unknown],
     *,
     discrepancy: Discrepancy | None = None,
+    parameter_error: ParameterError | None = None,
     noise: float | None = None,
     level: float = 0.9,
     starts: int = 8,
@@ -658,6 +661,9 @@ def calibrate(
         What to infer (see the module docstring).
     discrepancy : Discrepancy, optional
         Surrogate error model, best from :func:`fit_discrepancy`.
+    parameter_error : ParameterError, optional
+        The part of the surrogate error that shifts the answer (:func:`fit_parameter_error`, for
+        these unknowns): added to the posterior samples, which then carry it into the intervals.
     noise : float, optional
         Noise level as a fraction of the largest measured magnitude, when the data have no sigma.
     level : float
@@ -695,6 +701,16 @@ def calibrate(
         t2 = time.perf_counter()
     finally:
         torch.set_num_threads(old_threads)
+    if parameter_error is not None:
+        if tuple(parameter_error.names) != like.names:
+            raise ConfigError(
+                f"the parameter error was measured for {list(parameter_error.names)}, not for {list(like.names)}."
+            )
+        rng = np.random.default_rng([seed, 7])
+        shift = rng.multivariate_normal(np.zeros(len(like.names)), parameter_error.cov, size=chain.shape[0],
+                                        method="eigh")  # fmt: skip
+        bounds = like.bounds_w
+        chain = np.clip(chain + shift, bounds[:, 0], bounds[:, 1])
     values = like.values(chain)
     samples = np.stack([values[n] for n in like.names], 1)
     estimate = {n: float(v) for n, v in like.values(w_hat).items()}
@@ -711,6 +727,7 @@ def calibrate(
             "evaluations": like.n_evaluations,
             "members": len(like.models),
             "discrepancy": like.discrepancy.to_dict(),
+            "parameter_error": None if parameter_error is None else parameter_error.to_dict(),
             "noise_sd_median": float(np.median(like.noise_sd)),
             "observable": experiment.observable,
             "known": dict(like._known),
@@ -825,3 +842,96 @@ def fit_discrepancy(
             best = res
     rel, floor, ell = np.exp(best.x)
     return Discrepancy(float(rel), float(floor), float(ell), len(experiments))
+
+
+@dataclass(frozen=True)
+class ParameterError:
+    """Surrogate error that shows up as a shift of the answer, measured on validation points.
+
+    A surrogate's error is not white: much of it looks like the transient of slightly different
+    parameters, and a stationary discrepancy model under-weights exactly that direction. On each
+    validation point (kMC at known parameters) the residual of the ensemble at the truth is
+    projected onto the parameter sensitivities, ``δ = (JᵀΣ⁻¹J)⁻¹ JᵀΣ⁻¹ r``; what the covariance of
+    those shifts holds beyond the posterior's own ``(JᵀΣ⁻¹J)⁻¹`` is this extra spread, added to
+    the posterior samples (a convolution) by :func:`calibrate`.
+
+    Parameters
+    ----------
+    names : tuple of str
+        The unknowns, in order.
+    cov : numpy.ndarray
+        (d, d) covariance in working coordinates (log10 for log-scale unknowns).
+    n_points : int
+        Validation points it was measured on.
+    """
+
+    names: tuple[str, ...]
+    cov: np.ndarray
+    n_points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON): names, the covariance and the standard deviations in working units."""
+        return {"names": list(self.names), "cov": self.cov.tolist(), "sd": np.sqrt(np.diag(self.cov)).tolist(),
+                "n_points": self.n_points}  # fmt: skip
+
+
+def fit_parameter_error(
+    models: Sequence[Surrogate] | Surrogate,
+    experiments: Sequence[Experiment],
+    unknowns: Sequence[str | Unknown],
+    discrepancy: Discrepancy,
+) -> ParameterError:
+    """Measure the parameter-space part of the surrogate error on validation points.
+
+    Parameters
+    ----------
+    models : Surrogate or sequence of Surrogate
+        The ensemble.
+    experiments : sequence of Experiment
+        Validation points, as for :func:`fit_discrepancy` (conditions = every parameter's true
+        value; ``hop_rate_factor`` and ``voltage_offset_V`` are 1 and 0 there).
+    unknowns : sequence of str or Unknown
+        The unknowns of the calibrations it will serve.
+    discrepancy : Discrepancy
+        The fitted observable-space error model.
+
+    Returns
+    -------
+    ParameterError
+        ``mean(δ δᵀ − (JᵀΣ⁻¹J)⁻¹)`` over the points, with negative eigenvalues set to zero.
+    """
+    if len(experiments) < 3:
+        raise param_error("experiments", len(experiments), "at least 3 validation points")
+    extras = {"voltage_offset_V": 0.0, "hop_rate_factor": 1.0}
+    total, names = None, None
+    for exp in experiments:
+        names_u = [u.name if isinstance(u, Unknown) else u for u in unknowns]
+        known = {k: v for k, v in exp.conditions.items() if k not in names_u}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            blind = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, known, exp.source)
+            like = SurrogateLikelihood(models, blind, unknowns, discrepancy)
+        truth = {n: exp.conditions.get(n, extras.get(n)) for n in like.names}
+        if any(v is None for v in truth.values()):
+            raise ConfigError(f"validation point {exp.source!r} lacks the true value of {like.names}.")
+        w = torch.from_numpy(like.working(truth)[0])
+        d = w.numel()
+        step = 1e-3 * torch.eye(d, dtype=torch.float64)
+        with torch.no_grad():  # central differences, all 2d + 1 evaluations in one batch
+            mean_all, var_all, signal_all = like.predict(torch.cat([w[None], w + step, w - step]))
+            jac = ((mean_all[1 : d + 1] - mean_all[d + 1 :]) / 2e-3).T  # (N, d)
+            mean, var, signal = mean_all[:1], var_all[:1], signal_all[:1]
+            cov = like.discrepancy.covariance(like.model_sd(var, signal), like._corr, like._noise_var)[0]
+            chol = torch.linalg.cholesky(cov)
+            a = torch.linalg.solve_triangular(chol, jac, upper=False)
+            b = torch.linalg.solve_triangular(chol, (like._y - mean[0])[:, None], upper=False)
+            fisher = a.T @ a
+            post = torch.linalg.inv(fisher)
+            delta = (post @ (a.T @ b))[:, 0]
+            term = torch.outer(delta, delta) - post
+        total = term if total is None else total + term
+        names = like.names
+    mean_cov = (total / len(experiments)).numpy()
+    evals, evecs = np.linalg.eigh(0.5 * (mean_cov + mean_cov.T))
+    cov = (evecs * np.clip(evals, 0.0, None)) @ evecs.T
+    return ParameterError(tuple(names), cov, len(experiments))
