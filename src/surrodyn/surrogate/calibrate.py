@@ -20,7 +20,9 @@ material parameters explain a measured charging curve? — is solved on it direc
    the surrogate's own uncertainty ``D² = var_members + discrepancy²`` — the spread of the
    ensemble members plus a discrepancy fitted on held-out kMC points (:func:`fit_discrepancy`)
    — correlated in log-time by ``R_ij = exp(−|log10 t_i − log10 t_j| / ℓ)``, because a surrogate
-   that is off at one time is off at the next.
+   that is off at one time is off at the next. The part of the surrogate error that looks like a
+   shift of the parameters, measured on the same validation points (:func:`fit_parameter_error`),
+   is convolved into the posterior samples.
 4. **Point estimate**: multi-start gradient descent through the network (Adam on the
    log-posterior, starts on a Sobol design of the prior box). **Posterior**: an affine-invariant
    ensemble sampler (emcee) over the same log-posterior, every walker evaluated in one batch.
