@@ -906,8 +906,8 @@ def fit_parameter_error(
         raise param_error("experiments", len(experiments), "at least 3 validation points")
     extras = {"voltage_offset_V": 0.0, "hop_rate_factor": 1.0}
     total, names = None, None
+    names_u = {u.name if isinstance(u, Unknown) else u for u in unknowns}
     for exp in experiments:
-        names_u = [u.name if isinstance(u, Unknown) else u for u in unknowns]
         known = {k: v for k, v in exp.conditions.items() if k not in names_u}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
