@@ -63,35 +63,40 @@ def _subset(args: argparse.Namespace) -> None:
 
 
 def _forward(args: argparse.Namespace) -> None:
-    """Forward-model error of the electrode charge at the true parameters (model selection, never the cases)."""
+    """Forward-model error of the electrode charge at the true parameters (model selection, never the cases).
+
+    The rms error of Q(t) against the kMC mean, over the largest charge the kMC's ions induce
+    (``max |Q − ε0 εr V / L|``), so every forward model is judged on the same scale.
+    """
     import torch
 
-    from surrodyn.calibration import kmc_observable
+    from surrodyn.calibration import validation_experiments
     from surrodyn.surrogate import Surrogate
     from surrodyn.surrogate.calibrate import Discrepancy, SurrogateLikelihood
-    from surrodyn.surrogate.experiment import Experiment
     from surrodyn.sweep.dataset import open_sweep
+    from surrodyn.units import VACUUM_PERMITTIVITY_F_M
 
-    ds = open_sweep(args.data)
     pairs = (e.split("=") for e in args.ensembles)
     ensembles = {name: [Surrogate.load(m) for m in ms.split(",")] for name, ms in pairs}
-    rows = {name: [] for name in [*ensembles, "continuum twin"]}
-    for i in range(ds.sizes["point"]):
-        p = ds.isel(point=i)
-        mean, sem = kmc_observable(p, "charge")
-        cond = {k: float(p[k]) for k in ("permittivity", "concentration_cm3", "voltage_V")}
-        exp = Experiment("charge", p["time"].values, mean, np.maximum(sem, 1e-9), cond)
+    first = next(iter(ensembles.values()))
+    exps = validation_experiments(first, observable="charge", validation=[args.data])
+    gap = float(first[0].spec.base.gap_m)
+    twin = open_sweep(args.data, missing="drop").get("continuum_electrode_charge")
+    rows: dict[str, list[float]] = {name: [] for name in ensembles}
+    rows["continuum twin"] = []
+    for i, exp in enumerate(exps):
+        c = exp.conditions
+        amp = float(np.max(np.abs(exp.value - VACUUM_PERMITTIVITY_F_M * c["permittivity"] * c["voltage_V"] / gap)))
         for name, models in ensembles.items():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 like = SurrogateLikelihood(models, exp, ["voltage_offset_V"], Discrepancy())
             with torch.no_grad():
-                pred, _, signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))
-            amp = float(signal.abs().max())
-            rows[name].append(np.sqrt(np.mean((pred[0].numpy() - mean) ** 2)) / amp)
-        if "continuum_electrode_charge" in p:
-            rows["continuum twin"].append(np.sqrt(np.mean((p["continuum_electrode_charge"].values - mean) ** 2)) / amp)
-    print(f"rms error of Q(t) over the largest induced charge, {ds.sizes['point']} points of {args.data}")
+                pred = like.predict(torch.zeros(1, 1, dtype=torch.float64))[0][0].numpy()
+            rows[name].append(float(np.sqrt(np.mean((pred - exp.value) ** 2))) / amp)
+        if twin is not None:
+            rows["continuum twin"].append(float(np.sqrt(np.mean((twin.values[i] - exp.value) ** 2))) / amp)
+    print(f"rms error of Q(t) over the largest induced charge, {len(exps)} points of {args.data}")
     for name, r in rows.items():
         if r:
             r = np.array(r)
