@@ -296,48 +296,43 @@ def test_hop_rate_factor_is_a_time_rescaling():
     np.testing.assert_allclose(pred, exp.value, atol=1e-5 * np.abs(exp.value).max())
 
 
-def test_discrepancy_fit_finds_an_injected_error():
-    model = tiny_surrogate()
-    rng = np.random.default_rng(2)
-    exps = []
-    for k in range(12):
-        truth = {"permittivity": float(10 ** rng.uniform(1.9, 2.5)), "concentration_cm3": 2e20, "voltage_V": 0.6}
-        e = _charge_experiment(model, truth, 1e-5, seed=k)
-        like = SurrogateLikelihood([model], e.with_conditions(**truth), ["voltage_offset_V"], Discrepancy())
-        with torch.no_grad():
-            signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))[2][0].numpy()
-        biased = e.value + 0.08 * np.abs(signal).max() * rng.standard_normal()  # a constant offset per point
-        exps.append(Experiment("charge", e.time_s, biased, e.sigma, {**truth}))
-    d = fit_discrepancy([model], exps)
-    assert d.corr_decades > 2.0  # a constant offset is fully correlated in time
-    assert 0.03 < d.floor + d.relative < 0.16
-
-
-def _offset_sweep(model: Surrogate, path, n: int = 12, offset: float = 0.08, seed: int = 3):
-    """A validation "sweep" export: the model's own charge at n points plus a constant offset each."""
+def _offset_points(model: Surrogate, n: int = 12, offset: float = 0.08, seed: int = 3) -> list[Experiment]:
+    """The model's own charge at n points plus a constant offset each (``offset`` × the peak signal)."""
     rng = np.random.default_rng(seed)
     eps = 10 ** rng.uniform(1.9, 2.5, n)
     volt = rng.uniform(0.3, 0.9, n)
-    rows = []
+    out = []
     for k in range(n):
         truth = {"permittivity": float(eps[k]), "concentration_cm3": 2e20, "voltage_V": float(volt[k])}
         e = _charge_experiment(model, truth, 1e-5, seed=k).with_conditions(**truth)
         like = SurrogateLikelihood([model], e, ["voltage_offset_V"], Discrepancy())
         with torch.no_grad():
             signal = like.predict(torch.zeros(1, 1, dtype=torch.float64))[2][0].numpy()
-        rows.append(e.value + offset * np.abs(signal).max() * rng.standard_normal())
+        biased = e.value + offset * np.abs(signal).max() * rng.standard_normal()
+        out.append(Experiment("charge", e.time_s, biased, e.sigma, truth))
+    return out
+
+
+def test_discrepancy_fit_finds_an_injected_error():
+    d = fit_discrepancy([tiny_surrogate()], _offset_points(tiny_surrogate(), seed=2))
+    assert d.corr_decades > 2.0  # a constant offset is fully correlated in time
+    assert 0.03 < d.floor + d.relative < 0.16
+
+
+def _offset_sweep(model: Surrogate, path, n: int = 12, offset: float = 0.08, seed: int = 3):
+    """A validation "sweep" export of :func:`_offset_points`."""
+    exps = _offset_points(model, n, offset, seed)
+    rows = np.array([e.value for e in exps])
     ds = xr.Dataset(
         {
-            "electrode_charge_mean": (("point", "time"), np.array(rows)),
-            "electrode_charge_std": (("point", "time"), np.full((n, 12), 1e-5 * np.abs(rows).max())),
+            "electrode_charge_mean": (("point", "time"), rows),
+            "electrode_charge_std": (("point", "time"), np.full(rows.shape, 1e-5 * np.abs(rows).max())),
             "point_status": ("point", np.array(["done"] * n, dtype=object)),
         },
         coords={
             "point": np.arange(n),
             "time": model.time_s[1:],
-            "permittivity": ("point", eps),
-            "concentration_cm3": ("point", np.full(n, 2e20)),
-            "voltage_V": ("point", volt),
+            **{k: ("point", np.array([e.conditions[k] for e in exps])) for k in model.parameters},
         },
     )
     ds.to_netcdf(path)
