@@ -216,3 +216,72 @@ def test_learned_latents_are_named_by_the_geometry(toy):
         assert ranked[-1][0] == "noise", (d, ranked)  # both coordinates carry more than noise
     assert np.abs(table["spearman"].sel(variable="noise").values).max() < 0.1
     assert latent_correlation(z).shape == (2, 2)
+
+
+def test_decorrelation_penalty_sums_the_squared_off_diagonal_correlations():
+    from surrodyn.cv.vae import decorrelation_penalty
+
+    rng = np.random.default_rng(2)
+    mu = rng.standard_normal((500, 3)) @ np.array([[1.0, 0.6, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 1.0]])
+    r = np.corrcoef(mu, rowvar=False)
+    expected = (r**2).sum() - 3.0
+    got = decorrelation_penalty(torch.tensor(mu))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+    # scale-free up to the 1e-6 guard added to each standard deviation (here 1e-5 of the smallest)
+    assert float(decorrelation_penalty(torch.tensor(mu * [0.1, 10.0, 1.0]))) == pytest.approx(expected, rel=1e-4)
+    assert float(decorrelation_penalty(torch.tensor(mu[:, :1]))) == 0.0
+
+
+def test_weights_schedule_decorrelates_only_after_the_beta_warmup():
+    from surrodyn.cv.learn import weights_at_epoch
+
+    s = FitSettings(beta=0.2, decorrelation=1.0, warmup_epochs=10)
+    assert [weights_at_epoch(s, e)[0] for e in (0, 4, 9, 30)] == pytest.approx([0.02, 0.1, 0.2, 0.2])
+    assert [weights_at_epoch(s, e)[1] for e in (0, 9, 10, 12, 15, 40)] == pytest.approx([0, 0, 0, 0.4, 1, 1])
+    assert weights_at_epoch(FitSettings(beta=0.2, decorrelation=0.5), 0) == (0.2, 0.5)
+    with pytest.raises(ConfigError, match="decorrelation"):
+        FitSettings(decorrelation=-1.0)
+
+
+def test_an_additive_decoder_cannot_couple_latents(tmp_path):
+    torch.manual_seed(0)
+    additive = BetaVAE(BetaVAEConfig(n_features=5, n_latent=2, encoder=(8,), decoder_kind="additive"))
+    mlp = BetaVAE(BetaVAEConfig(n_features=5, n_latent=2, encoder=(8,)))
+    z = torch.randn(2, dtype=torch.float64)
+
+    def mixed(net: BetaVAE) -> torch.Tensor:  # d²x̂_f / dz0 dz1 for every feature f
+        net = net.double()
+        rows = []
+        for f in range(5):
+            rows.append(torch.autograd.functional.hessian(lambda v, f=f: net.decoder(v)[f], z)[0, 1])
+        return torch.stack(rows)
+
+    assert torch.all(mixed(additive).abs() < 1e-12)
+    assert mixed(mlp).abs().max() > 1e-4  # an ordinary decoder does couple them
+    parts = additive.decoder.components(z)
+    torch.testing.assert_close(parts.sum(0), additive.decoder(z))
+    with pytest.raises(ConfigError, match="decoder_kind"):
+        BetaVAEConfig(n_features=5, decoder_kind="product")
+
+
+def test_decorrelation_penalty_decorrelates_correlated_factors(toy, tmp_path):
+    # the Müller–Brown samples' x and y correlate (-0.67); the additive decoder alone leaves the
+    # latents correlated, the penalty after the warm-up removes it without losing either coordinate
+    pos, feats = toy
+    arch = {"n_latent": 2, "decoder_kind": "additive"}
+    corr = {}
+    for weight in (0.0, 1.0):
+        cv = fit_cv(feats, arch, FitSettings(beta=0.1, decorrelation=weight, warmup_epochs=4, **FAST))
+        z = cv.transform(feats)
+        corr[weight] = abs(np.corrcoef(z, rowvar=False)[0, 1])
+        assert knn_r2(z, pos[:, 0]) > 0.98 and knn_r2(z, pos[:, 1]) > 0.98
+    assert corr[1.0] < 0.05 and corr[1.0] < corr[0.0] / 2, corr
+    loaded = LearnedCV.load(cv.save(tmp_path / "cv"))
+    assert loaded.network.config.decoder_kind == "additive"
+    np.testing.assert_array_equal(loaded.transform(feats[:20]), z[:20])
+
+
+def test_cpu_budget_stops_training(toy):
+    _, feats = toy
+    cv = fit_cv(feats, {"n_latent": 2}, FitSettings(beta=0.1, budget_s=1e-9, **FAST))
+    assert cv.info["epochs"] <= 1 < FAST["max_epochs"]

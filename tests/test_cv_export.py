@@ -20,17 +20,10 @@ import pytest
 import torch
 
 from surrodyn.cv._plumed_eval import PlumedEvaluator, lepton
-from surrodyn.cv.export import (
-    CUSTOM_MAX_WEIGHTS,
-    NumpyCV,
-    check_export,
-    evaluate_plumed,
-    export_plumed,
-    export_torchscript,
-    plumed_input,
-)
+from surrodyn.cv.export import NumpyCV, export_torchscript
 from surrodyn.cv.features import Angles, CentreOfMassDistance, Contacts, Dihedrals, Distances, Featurizer
 from surrodyn.cv.learn import LearnedCV, Standardizer
+from surrodyn.cv.plumed import CUSTOM_MAX_WEIGHTS, check_export, evaluate_plumed, export_plumed, plumed_input
 from surrodyn.cv.vae import BetaVAE, BetaVAEConfig
 from surrodyn.errors import ConfigError
 

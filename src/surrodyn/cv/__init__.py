@@ -4,21 +4,12 @@ Featurisation of trajectories and COLVAR files (:mod:`.features`, :mod:`.readers
 mdtraj and ASE), the network and its loss (:mod:`.vae`), training with collapse diagnostics
 (:mod:`.learn`), PCA/TICA baselines (:mod:`.baselines`), the ranking of geometric variables per
 latent dimension from an automatic library of the topology's variables (:mod:`.interpret`),
-exports for PLUMED and OpenMM (:mod:`.export`), and the jobs behind ``surrodyn cv``
+exports for OpenMM and TorchScript (:mod:`.export`) and PLUMED (:mod:`.plumed`), and the jobs behind ``surrodyn cv``
 (:mod:`.config`, :mod:`.workflow`).
 """
 
 from .baselines import LinearCV, fit_linear_cv, load_cv
-from .export import (
-    CVComponent,
-    NumpyCV,
-    PlumedExport,
-    check_export,
-    evaluate_plumed,
-    export_plumed,
-    export_torchscript,
-    plumed_input,
-)
+from .export import CVComponent, NumpyCV, export_torchscript
 from .features import (
     Angles,
     CentreOfMassDistance,
@@ -30,10 +21,11 @@ from .features import (
     read_colvar,
 )
 from .interpret import geometric_library, geometric_variables, latent_correlation, rank_variables, top_variables
-from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs
+from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs, weights_at_epoch
 from .metrics import basin_accuracy, knn_r2
+from .plumed import PlumedExport, check_export, evaluate_plumed, export_plumed, plumed_input
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
-from .vae import ACTIVE_THRESHOLD, BetaVAE, BetaVAEConfig, VAEOutput, diagnostics, vae_loss
+from .vae import ACTIVE_THRESHOLD, BetaVAE, BetaVAEConfig, VAEOutput, decorrelation_penalty, diagnostics, vae_loss
 
 __all__ = [
     "ACTIVE_THRESHOLD",
@@ -57,6 +49,7 @@ __all__ = [
     "VAEOutput",
     "basin_accuracy",
     "check_export",
+    "decorrelation_penalty",
     "diagnostics",
     "evaluate_plumed",
     "export_plumed",
@@ -77,4 +70,5 @@ __all__ = [
     "read_colvar",
     "top_variables",
     "vae_loss",
+    "weights_at_epoch",
 ]

@@ -21,9 +21,9 @@ import torch
 
 from ..data.io import atomic_torch_save, atomic_write_bytes
 from ..errors import ConfigError, param_error
-from .vae import BetaVAE, BetaVAEConfig, diagnostics, vae_loss
+from .vae import BetaVAE, BetaVAEConfig, decorrelation_penalty, diagnostics, vae_loss
 
-__all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs"]
+__all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs", "weights_at_epoch"]
 
 
 FORMAT_VERSION = 1  # of the model directory written by LearnedCV.save
@@ -106,6 +106,15 @@ class FitSettings:
         Feature scaling before the network (:meth:`Standardizer.fit`): ``"sqrt"`` (default, for
         features of one unit such as distances), ``"standard"`` (every feature unit variance, the
         choice for mixed units) or ``"global"``.
+    decorrelation : float
+        Weight λ of a penalty λ Σ_{i≠j} r_ij² on the Pearson correlations r_ij between the encoder
+        means of the latent dimensions over each batch (the off-diagonal term of DIP-VAE-I, Kumar,
+        Sattigeri & Balakrishnan 2018, on correlations rather than covariances so that it does not
+        depend on the latent's scale). 0 (default) switches it off. It is off during the β
+        warm-up and then rises linearly over ``warmup_epochs / 2`` epochs: switched on from the
+        start it decorrelates two correlated factors by rotating the latent into their sum and
+        difference; switched on late it bends latents that have already settled on one factor
+        each. Most useful with ``decoder_kind="additive"`` (:class:`~surrodyn.cv.vae.BetaVAEConfig`).
     warmup_epochs : int
         Epochs over which β rises linearly from 0 to ``beta`` (0: constant β).
     lag : int
@@ -124,13 +133,16 @@ class FitSettings:
     threads : int
         Torch intra-op threads.
     budget_s : float or None
-        Wall-clock limit.
+        Limit on the CPU time of training (``time.process_time`` of this process, checked after
+        every epoch), so that the result does not depend on what else runs on the machine; with
+        ``threads=1`` it is the training's wall time on an idle core.
     progress : bool
         Show Lightning's progress bar.
     """
 
     beta: float = 0.1
     scaling: str = "sqrt"
+    decorrelation: float = 0.0
     warmup_epochs: int = 0
     lag: int = 0
     max_epochs: int = 300
@@ -144,8 +156,9 @@ class FitSettings:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if not self.beta >= 0:
-            raise param_error("beta", self.beta, "a non-negative number")
+        for name in ("beta", "decorrelation"):
+            if not getattr(self, name) >= 0:
+                raise param_error(name, getattr(self, name), "a non-negative number")
         if self.scaling not in SCALINGS:
             raise param_error("scaling", self.scaling, f"one of {list(SCALINGS)}")
         for name in ("max_epochs", "patience", "batch_size", "threads"):
@@ -192,23 +205,68 @@ def lagged_pairs(trajectories: Sequence[np.ndarray], lag: int) -> tuple[np.ndarr
     return np.concatenate(xs), np.concatenate(ys)
 
 
+class _CPUBudget(lightning.Callback):
+    """Stop training once the process has used ``seconds`` of CPU time since the fit began."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def on_train_start(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        self.start = time.process_time()
+
+    def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+        if self.seconds is not None and time.process_time() - self.start >= self.seconds:
+            trainer.should_stop = True
+
+
+def weights_at_epoch(settings: FitSettings, epoch: int) -> tuple[float, float]:
+    """β and the decorrelation weight used in training epoch ``epoch`` (0-based).
+
+    β rises linearly over the first ``warmup_epochs`` epochs. The decorrelation weight is 0 until
+    then and rises linearly over the next ``warmup_epochs / 2`` (at least one; without a warm-up
+    both are constant): the latents first
+    settle on their factors and are then decorrelated by bending, not by rotating into mixtures.
+
+    Parameters
+    ----------
+    settings : FitSettings
+        Training settings.
+    epoch : int
+        Epoch index.
+
+    Returns
+    -------
+    tuple of float
+        (β, decorrelation weight).
+    """
+    w = settings.warmup_epochs
+    if w == 0:
+        return settings.beta, settings.decorrelation
+    beta = settings.beta * min(1.0, (epoch + 1) / w)
+    ramp = max(1.0, w / 2)
+    return beta, settings.decorrelation * min(1.0, max(0.0, (epoch - w) / ramp))
+
+
 class _Module(lightning.LightningModule):
     def __init__(self, network: BetaVAE, settings: FitSettings) -> None:
         super().__init__()
         self.network, self.settings = network, settings
 
     def _beta(self) -> float:
-        s = self.settings
-        if s.warmup_epochs == 0:
-            return s.beta
-        return s.beta * min(1.0, (self.current_epoch + 1) / s.warmup_epochs)
+        return weights_at_epoch(self.settings, self.current_epoch)[0]
+
+    def _decorrelation(self) -> float:
+        return weights_at_epoch(self.settings, self.current_epoch)[1]
 
     def on_train_epoch_start(self) -> None:
         self._sums = torch.zeros(4)  # frames, then frame-weighted loss, reconstruction, KL
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss, recon, kl = vae_loss(self.network(x, sample=self.settings.beta > 0), y, self._beta())
+        out = self.network(x, sample=self.settings.beta > 0)
+        loss, recon, kl = vae_loss(out, y, self._beta())
+        if self.settings.decorrelation > 0:
+            loss = loss + self._decorrelation() * decorrelation_penalty(out.mu)
         # summed here and logged once per epoch: Lightning's per-step logging costs more than the
         # step of so small a network
         n = x.shape[0]
@@ -221,8 +279,12 @@ class _Module(lightning.LightningModule):
 
     def validation_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        # the full-beta objective with z = mu: a deterministic criterion that does not drift with the warm-up
-        loss, _, _ = vae_loss(self.network(x, sample=False), y, self.settings.beta)
+        # the full objective (full beta and decorrelation weight) with z = mu: a deterministic
+        # criterion that does not drift with the warm-up
+        out = self.network(x, sample=False)
+        loss, _, _ = vae_loss(out, y, self.settings.beta)
+        if self.settings.decorrelation > 0:
+            loss = loss + self.settings.decorrelation * decorrelation_penalty(out.mu)
         self.log("val_loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 
@@ -393,8 +455,7 @@ def fit_cv(
 
     trainer = lightning.Trainer(
         max_epochs=settings.max_epochs,
-        max_time=None if settings.budget_s is None else {"seconds": settings.budget_s},
-        callbacks=[EarlyStopping("val_loss", patience=settings.patience), _KeepBest()],
+        callbacks=[EarlyStopping("val_loss", patience=settings.patience), _KeepBest(), _CPUBudget(settings.budget_s)],
         logger=False,
         enable_checkpointing=False,
         accelerator="cpu",

@@ -27,9 +27,19 @@ from torch import nn
 
 from ..errors import param_error
 
-__all__ = ["ACTIVE_THRESHOLD", "BetaVAE", "BetaVAEConfig", "VAEOutput", "diagnostics", "vae_loss"]
+__all__ = [
+    "ACTIVE_THRESHOLD",
+    "BetaVAE",
+    "BetaVAEConfig",
+    "VAEOutput",
+    "decorrelation_penalty",
+    "diagnostics",
+    "vae_loss",
+]
 
 ACTIVE_THRESHOLD = 0.01  # Var_x(mu_d) above which a latent dimension counts as active (Burda et al.)
+
+DECODER_KINDS = ("mlp", "additive")
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "elu": nn.ELU, "softplus": nn.Softplus, "silu": nn.SiLU}
 
@@ -50,6 +60,10 @@ class BetaVAEConfig:
         Hidden widths of the decoder; default the encoder's, reversed.
     activation : str
         ``"tanh"`` (default, smooth), ``"elu"``, ``"softplus"`` or ``"silu"``.
+    decoder_kind : str
+        ``"mlp"`` (default): one network maps the whole latent to the features. ``"additive"``:
+        x̂ = b + Σ_d g_d(z_d), one network (of the ``decoder`` widths) per latent dimension, so a
+        latent cannot encode a variable through its interaction with another one.
     """
 
     n_features: int
@@ -57,6 +71,7 @@ class BetaVAEConfig:
     encoder: tuple[int, ...] = (64, 32)
     decoder: tuple[int, ...] | None = None
     activation: str = "tanh"
+    decoder_kind: str = "mlp"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -72,6 +87,8 @@ class BetaVAEConfig:
                 raise param_error(name, list(widths), "positive layer widths, e.g. [64, 32]")
         if self.activation not in _ACTIVATIONS:
             raise param_error("activation", self.activation, f"one of {sorted(_ACTIVATIONS)}")
+        if self.decoder_kind not in DECODER_KINDS:
+            raise param_error("decoder_kind", self.decoder_kind, f"one of {list(DECODER_KINDS)}")
 
 
 def _mlp(widths: list[int], activation: str) -> nn.Sequential:
@@ -81,6 +98,34 @@ def _mlp(widths: list[int], activation: str) -> nn.Sequential:
         if i < len(widths) - 2:
             layers.append(_ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
+
+
+class AdditiveDecoder(nn.Module):
+    """x̂ = Σ_d g_d(z_d): one MLP per latent dimension, summed (each carries its own output bias).
+
+    Parameters
+    ----------
+    n_latent : int
+        Latent dimensions.
+    widths : list of int
+        Hidden widths of every g_d.
+    n_features : int
+        Output features.
+    activation : str
+        Hidden activation.
+    """
+
+    def __init__(self, n_latent: int, widths: list[int], n_features: int, activation: str) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(_mlp([1, *widths, n_features], activation) for _ in range(n_latent))
+
+    def components(self, z: torch.Tensor) -> torch.Tensor:
+        """Each latent's contribution g_d(z_d), shape (..., n_latent, n_features)."""
+        return torch.stack([g(z[..., d : d + 1]) for d, g in enumerate(self.parts)], dim=-2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Decode latents (..., n_latent) to features (..., n_features)."""
+        return self.components(z).sum(-2)
 
 
 class VAEOutput(NamedTuple):
@@ -106,7 +151,10 @@ class BetaVAE(nn.Module):
         self.config = config
         c = config
         self.encoder = _mlp([c.n_features, *c.encoder, 2 * c.n_latent], c.activation)
-        self.decoder = _mlp([c.n_latent, *c.decoder, c.n_features], c.activation)
+        if c.decoder_kind == "additive":
+            self.decoder: nn.Module = AdditiveDecoder(c.n_latent, list(c.decoder), c.n_features, c.activation)
+        else:
+            self.decoder = _mlp([c.n_latent, *c.decoder, c.n_features], c.activation)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the encoder mean (the CV) and log-variance, each (..., n_latent)."""
@@ -131,6 +179,25 @@ def vae_loss(out: VAEOutput, target: torch.Tensor, beta: float) -> tuple[torch.T
     recon = 0.5 * (out.recon - target).square().sum(-1).mean()
     kl = kl_per_dim(out.mu, out.logvar).sum(-1).mean()
     return recon + beta * kl, recon, kl
+
+
+def decorrelation_penalty(mu: torch.Tensor) -> torch.Tensor:
+    """Σ_{i≠j} r_ij² of the Pearson correlations r_ij between latent dimensions over the frames of ``mu``.
+
+    Parameters
+    ----------
+    mu : torch.Tensor
+        Encoder means (N, n_latent), N ≥ 2.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar; 0 for one latent dimension.
+    """
+    c = mu - mu.mean(0)
+    c = c / (c.square().mean(0).sqrt() + 1e-6)
+    r = c.T @ c / mu.shape[0]
+    return (r.square().sum() - r.diagonal().square().sum()) if mu.shape[1] > 1 else mu.new_zeros(())
 
 
 @torch.no_grad()

@@ -300,7 +300,8 @@ def export(
         The written files, and the check on the reference frame of the topology: the largest
         value and gradient deviations from the model (``{"value": ..., "gradient": ...}``).
     """
-    from .export import NumpyCV, check_export, export_plumed
+    from .export import NumpyCV
+    from .plumed import check_export, export_plumed
 
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; choose one of {EXPORT_FORMATS}.")
