@@ -8,7 +8,10 @@ loss is
 
 with a Gaussian encoder q(z|x) = N(μ(x), diag σ²(x)) and the standard normal prior (Higgins et al.
 2017, "beta-VAE", ICLR). The collective variable is the encoder mean μ(x). The activation is
-smooth by default (tanh) because a CV is biased through its gradient.
+smooth by default (tanh) because a CV is biased through its gradient. The decoder is one MLP, or
+additive (x̂ = Σ_d g_d(z_d), :class:`AdditiveDecoder`) so that no latent can encode a variable
+through another; :func:`decorrelation_penalty` is the optional term that asks the latents to be
+uncorrelated (weighted and scheduled in :mod:`surrodyn.cv.learn`).
 
 Collapse diagnostics, after Burda, Grosse & Salakhutdinov (2016, arXiv:1509.00519): the KL per
 latent dimension averaged over frames, and the *active units*, those whose encoder mean varies
@@ -29,6 +32,7 @@ from ..errors import param_error
 
 __all__ = [
     "ACTIVE_THRESHOLD",
+    "AdditiveDecoder",
     "BetaVAE",
     "BetaVAEConfig",
     "VAEOutput",
