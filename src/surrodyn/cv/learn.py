@@ -134,8 +134,9 @@ class FitSettings:
         Torch intra-op threads.
     budget_s : float or None
         Limit on the CPU time of training (``time.process_time`` of this process, checked after
-        every epoch), so that the result does not depend on what else runs on the machine; with
-        ``threads=1`` it is the training's wall time on an idle core.
+        every epoch), so that other jobs on the machine do not cut training short; with
+        ``threads=1`` it is the training's wall time on an idle core. A fit stopped by it is
+        reproducible only up to the few epochs by which CPU speed varies.
     progress : bool
         Show Lightning's progress bar.
     """
@@ -224,8 +225,8 @@ def weights_at_epoch(settings: FitSettings, epoch: int) -> tuple[float, float]:
 
     β rises linearly over the first ``warmup_epochs`` epochs. The decorrelation weight is 0 until
     then and rises linearly over the next ``warmup_epochs / 2`` (at least one; without a warm-up
-    both are constant): the latents first
-    settle on their factors and are then decorrelated by bending, not by rotating into mixtures.
+    both are constant): the latents first settle on their factors and are then decorrelated by
+    bending, not by rotating into mixtures.
 
     Parameters
     ----------
@@ -252,21 +253,21 @@ class _Module(lightning.LightningModule):
         super().__init__()
         self.network, self.settings = network, settings
 
-    def _beta(self) -> float:
-        return weights_at_epoch(self.settings, self.current_epoch)[0]
-
-    def _decorrelation(self) -> float:
-        return weights_at_epoch(self.settings, self.current_epoch)[1]
+    def _objective(self, x: torch.Tensor, y: torch.Tensor, beta: float, decorrelation: float, sample: bool):
+        """(total, reconstruction, KL) of a batch: the beta-VAE loss plus the weighted decorrelation penalty."""
+        out = self.network(x, sample=sample)
+        loss, recon, kl = vae_loss(out, y, beta)
+        if decorrelation > 0:
+            loss = loss + decorrelation * decorrelation_penalty(out.mu)
+        return loss, recon, kl
 
     def on_train_epoch_start(self) -> None:
         self._sums = torch.zeros(4)  # frames, then frame-weighted loss, reconstruction, KL
 
     def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
         x, y = batch
-        out = self.network(x, sample=self.settings.beta > 0)
-        loss, recon, kl = vae_loss(out, y, self._beta())
-        if self.settings.decorrelation > 0:
-            loss = loss + self._decorrelation() * decorrelation_penalty(out.mu)
+        beta, decorrelation = weights_at_epoch(self.settings, self.current_epoch)
+        loss, recon, kl = self._objective(x, y, beta, decorrelation, sample=self.settings.beta > 0)
         # summed here and logged once per epoch: Lightning's per-step logging costs more than the
         # step of so small a network
         n = x.shape[0]
@@ -281,10 +282,7 @@ class _Module(lightning.LightningModule):
         x, y = batch
         # the full objective (full beta and decorrelation weight) with z = mu: a deterministic
         # criterion that does not drift with the warm-up
-        out = self.network(x, sample=False)
-        loss, _, _ = vae_loss(out, y, self.settings.beta)
-        if self.settings.decorrelation > 0:
-            loss = loss + self.settings.decorrelation * decorrelation_penalty(out.mu)
+        loss, _, _ = self._objective(x, y, self.settings.beta, self.settings.decorrelation, sample=False)
         self.log("val_loss", loss, prog_bar=True, batch_size=x.shape[0])
         return loss
 
