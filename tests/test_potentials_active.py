@@ -18,6 +18,7 @@ from surrodyn.potentials import (
     AutoencoderQuery,
     FingerprintSet,
     LabelCache,
+    QueryContext,
     SymmetryFunctions,
     TrainConfig,
     active_learn,
@@ -82,6 +83,32 @@ def test_autoencoder_scores_unfamiliar_environments_higher():
     ae = AutoencoderQuery(AutoencoderConfig(epochs=300)).fit_autoencoder(data, seed=0)
     score = np.array([ae.errors(it.G, it.species).mean().item() for it in pool.items])
     assert score[6:].min() > score[:6].max()
+
+
+def _context(labelled_atoms, candidate_atoms, seed=0) -> QueryContext:
+    n_lab = len(labelled_atoms)
+    pool = FingerprintSet(labelled_atoms + candidate_atoms, SF, labelled=False)
+    lab = np.arange(n_lab)
+    energies = [0.0] * n_lab
+    forces = [np.zeros((len(a), 3)) for a in labelled_atoms]
+    train = pool.labelled_subset(lab, energies, forces)
+    return QueryContext(pool, lab, np.arange(n_lab, len(pool)), train, None, TINY, seed)
+
+
+def test_relative_score_is_zero_for_a_labelled_environment_and_keeps_novel_ones_on_top():
+    common = clusters(8, seed=2, sigma=0.05)
+    rare = clusters(1, seed=8, sigma=0.3)  # one hot cluster among cold ones: reconstructed worse
+    fresh = clusters(1, seed=10, sigma=0.05)  # unlabelled, but like the common ones
+    novel = clusters(2, seed=9, sigma=0.5)
+    ctx = _context(common + rare, rare + fresh + novel)  # candidate 0 repeats the labelled rare cluster
+    cfg = AutoencoderConfig(epochs=300)
+    raw = AutoencoderQuery(dataclasses.replace(cfg, relative=False)).scores(ctx)
+    rel = AutoencoderQuery(cfg).scores(ctx)
+    assert raw[0] > raw[1]  # the raw error rates a labelled structure above a new familiar one
+    assert rel[0] == 0.0  # its nearest labelled atoms are its own
+    assert np.all(rel <= raw + 1e-12) and rel[2:].min() > max(rel[0], rel[1])
+    worst = AutoencoderQuery(dataclasses.replace(cfg, score="max")).scores(ctx)
+    assert worst[0] == 0.0 and np.all(worst >= rel)
 
 
 def test_select_spreads_a_batch_over_clusters_of_structures():

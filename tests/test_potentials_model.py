@@ -171,6 +171,7 @@ def test_calculator_refuses_stress_for_a_cluster(trained):
         ({"learning_rate": 0}, "learning_rate"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"force_weight": 0, "energy_weight": 0}, "force_weight"),
+        ({"min_validation": -1}, "min_validation"),
     ],
 )
 def test_bad_training_settings_name_the_parameter(kwargs, match):
@@ -181,3 +182,22 @@ def test_bad_training_settings_name_the_parameter(kwargs, match):
 def test_unlabelled_structures_are_refused_with_a_hint():
     with pytest.raises(ConfigError, match="LabelCache"):
         fit([Icosahedron("Cu", 2)])
+
+
+@pytest.mark.parametrize(("min_validation", "held_out"), [(10, 0), (5, 6), (0, 6)])
+def test_a_validation_set_is_held_out_only_when_it_is_big_enough(min_validation, held_out):
+    frames = rattled(12, seed=3)
+    sf = SymmetryFunctions.standard(["Cu"], n_radial=4, zetas=(1.0,))
+    cfg = TrainConfig(hidden=(4,), max_epochs=3, validation_fraction=0.5, min_validation=min_validation)
+    res = fit(frames, sf, cfg)
+    assert res.potential.metadata["n_validation"] == held_out
+    assert res.potential.metadata["n_train"] == 12 - held_out
+    if held_out == 0:  # model selection then follows the training loss
+        assert res.history["val_loss"] == res.history["train_loss"]
+
+
+def test_the_cpu_budget_stops_training_after_the_epoch_that_exceeds_it():
+    frames = rattled(6, seed=4)
+    sf = SymmetryFunctions.standard(["Cu"], n_radial=4, zetas=(1.0,))
+    res = fit(frames, sf, TrainConfig(hidden=(4,), max_epochs=50, max_time_s=1e-9))
+    assert len(res.history["epoch"]) == 1

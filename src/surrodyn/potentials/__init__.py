@@ -19,7 +19,7 @@ from .dataset import FingerprintSet, labels_of
 from .labels import LabelCache, structure_key
 from .model import AtomicNetworks, Batch, Prediction, predict_batch
 from .potential import HDNNP
-from .query import AutoencoderConfig, AutoencoderQuery, CommitteeQuery, RandomQuery, select
+from .query import AutoencoderConfig, AutoencoderQuery, CommitteeQuery, Query, QueryContext, RandomQuery, select
 from .symmetry import AngularFunctions, Fingerprints, RadialFunctions, SymmetryFunctions
 from .train import TrainConfig, TrainResult, energy_force_loss, errors, fit
 
@@ -39,6 +39,8 @@ __all__ = [
     "HDNNPCalculator",
     "LabelCache",
     "Prediction",
+    "Query",
+    "QueryContext",
     "RadialFunctions",
     "RandomQuery",
     "SymmetryFunctions",

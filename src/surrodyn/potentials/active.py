@@ -117,7 +117,8 @@ class ActiveLearningResult:
     ----------
     rounds : list of dict
         Per round: ``round``, ``n_labels``, test ``metrics``, ``train_s``, ``query_s``,
-        ``label_s``, ``labelled`` and ``queried`` pool indices.
+        ``label_s`` (CPU seconds of this process, so the cost of a strategy does not depend on
+        what else the machine runs), ``labelled`` and ``queried`` pool indices.
     potential : HDNNP
         Trained on the final labelled set.
     """
@@ -134,7 +135,7 @@ class ActiveLearningResult:
 
     @property
     def cost_s(self) -> float:
-        """Strategy cost: training plus query time over all rounds (labelling excluded)."""
+        """Strategy cost: training plus query CPU time over all rounds (labelling excluded)."""
         return float(sum(r["train_s"] + r["query_s"] for r in self.rounds))
 
 
@@ -235,15 +236,15 @@ def active_learn(
         labelled = np.sort(np.random.default_rng([config.seed, 0]).choice(len(pool), config.n_initial, replace=False))
     potential = None
     for r in range(len(rounds), config.n_rounds + 1):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         energies, forces = cache.label([pool[int(k)] for k in labelled])
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         train_set = pool_fp.labelled_subset(labelled, energies, forces)
         train_cfg = dataclasses.replace(config.train, seed=config.seed * 1000 + r)
         potential = fit(train_set, config=train_cfg).potential
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         metrics = errors(potential, test_fp) if test_fp is not None else {}
-        t3 = time.perf_counter()
+        t3 = time.process_time()
         queried = np.zeros(0, dtype=np.int64)
         if r < config.n_rounds:
             candidates = np.setdiff1d(np.arange(len(pool)), labelled)
@@ -251,7 +252,7 @@ def active_learn(
             scores = query.scores(ctx)
             feats = _features(pool_fp, candidates) if (config.diversity and query.diverse) else None
             queried = candidates[select(scores, config.batch_size, features=feats, seed=ctx.seed)]
-        t4 = time.perf_counter()
+        t4 = time.process_time()
         record = {
             "round": r,
             "n_labels": len(labelled),

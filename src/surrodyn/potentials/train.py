@@ -41,17 +41,24 @@ class TrainConfig:
     batch_size : int, default 8
         Structures per optimiser step.
     learning_rate : float, default 3e-3
-        Adam's initial rate; halved when the validation loss stalls for ``patience_epochs / 4``.
+        Adam's initial rate; halved when the monitored loss stalls for ``patience_epochs / 4``.
     force_weight : float, default 1.0
         Weight of the force term (eV²/Å²) against the per-atom energy term (eV²).
     energy_weight : float, default 1.0
     validation_fraction : float, default 0.1
-        Structures held out for early stopping (none below 5 structures).
+        Structures held out for early stopping.
+    min_validation : int, default 10
+        Hold out a validation set only when ``validation_fraction`` of the data is at least this
+        many structures. Below that, train on every structure and keep the weights of the lowest
+        training loss: early stopping on a handful of structures stops at random. (Measured on
+        40 Cu13/Cu55 structures: with 4 held out, three training seeds gave 5.8, 1.3 and
+        0.8 meV/atom on the test set; with none held out 0.5, 1.3 and 0.6.)
     patience_epochs : int, default 150
-        Stop when the validation loss has not improved for this many epochs; the best weights are kept.
+        Stop when the monitored loss has not improved for this many epochs; the best weights are kept.
     seed : int, default 0
     max_time_s : float or None
-        Wall-time budget; the best weights so far are kept when it runs out.
+        CPU-time budget of this process (``time.process_time``), so other jobs on the machine do
+        not cut training short; the best weights so far are kept when it runs out.
     """
 
     hidden: tuple[int, ...] = (32, 32)
@@ -62,6 +69,7 @@ class TrainConfig:
     force_weight: float = 1.0
     energy_weight: float = 1.0
     validation_fraction: float = 0.1
+    min_validation: int = 10
     patience_epochs: int = 150
     seed: int = 0
     max_time_s: float | None = None
@@ -74,9 +82,9 @@ class TrainConfig:
         if not hidden or min(hidden) < 1:
             raise param_error("hidden", self.hidden, "a non-empty list of positive layer widths, e.g. [32, 32]")
         object.__setattr__(self, "hidden", hidden)
-        for name in ("max_epochs", "batch_size", "patience_epochs", "seed"):
+        for name in ("max_epochs", "batch_size", "patience_epochs", "seed", "min_validation"):
             value = getattr(self, name)
-            low = 0 if name == "seed" else 1
+            low = 0 if name in ("seed", "min_validation") else 1
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise param_error(name, value, f"an integer >= {low}")
             object.__setattr__(self, name, int(value))
@@ -194,8 +202,9 @@ def fit(
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(data))
-    n_val = round(config.validation_fraction * len(data)) if len(data) >= 5 else 0
-    n_val = max(n_val, 1) if config.validation_fraction > 0 and len(data) >= 5 else n_val
+    n_val = round(config.validation_fraction * len(data))
+    if n_val < max(config.min_validation, 1) or n_val >= len(data):
+        n_val = 0
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     net = AtomicNetworks(len(descriptor.elements), descriptor.n_features, config.hidden, config.activation)
     net.set_scaling(*_scaling(data, train, len(descriptor.elements)))
@@ -209,7 +218,7 @@ def fit(
     w = {"energy_weight": config.energy_weight, "force_weight": config.force_weight}
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "lr": []}
     best = (math.inf, 0, copy.deepcopy(net.state_dict()))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = _progress(config.max_epochs, progress)
     for epoch in range(config.max_epochs):
         net.train()
@@ -232,7 +241,7 @@ def fit(
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{train_loss:.2e}", val=f"{val_loss:.2e}")
-        out_of_time = config.max_time_s is not None and time.perf_counter() - t0 > config.max_time_s
+        out_of_time = config.max_time_s is not None and time.process_time() - c0 > config.max_time_s
         if epoch - best[1] >= config.patience_epochs or out_of_time:
             break
     if bar is not None:
