@@ -103,6 +103,8 @@ def summarize(args: argparse.Namespace) -> dict:
         for sdir in sorted(p for p in pool_dir.iterdir() if p.is_dir()):
             runs = []
             for run_dir in sorted(sdir.glob("seed*")):
+                if not (run_dir / "state.json").is_file():  # a run still on its first round
+                    continue
                 state = json.loads((run_dir / "state.json").read_text())
                 rounds = state["rounds"]
                 if len(rounds) < state["config"]["n_rounds"] + 1:
