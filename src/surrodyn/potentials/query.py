@@ -144,13 +144,17 @@ class FingerprintAutoencoder(nn.Module):
         self.register_buffer("mean", torch.zeros(n_elements, n_features))
         self.register_buffer("std", torch.ones(n_elements, n_features))
 
+    def standardise(self, G: torch.Tensor, element: int) -> torch.Tensor:
+        """Fingerprints of atoms of ``element`` in the autoencoder's standardised units."""
+        return (G - self.mean[element]) / self.std[element]
+
     def errors(self, G: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
         """Mean squared reconstruction error of every atom (standardised units)."""
         out = G.new_zeros(G.shape[0])
         for e, net in enumerate(self.nets):
             idx = torch.nonzero(species == e, as_tuple=True)[0]
             if idx.numel():
-                x = (G.index_select(0, idx) - self.mean[e]) / self.std[e]
+                x = self.standardise(G.index_select(0, idx), e)
                 out = out.index_add(0, idx, (net(x) - x).pow(2).mean(1))
         return out
 
@@ -217,8 +221,7 @@ class AutoencoderQuery:
             rows, rows_l = (species == e).numpy(), (species_l == e).numpy()
             if not rows.any() or not rows_l.any():
                 continue  # an element absent from the labelled set: its raw error is all excess
-            ref = ((GL[rows_l] - ae.mean[e]) / ae.std[e]).double().numpy()
-            X = ((G[rows] - ae.mean[e]) / ae.std[e]).double().numpy()
+            ref, X = (ae.standardise(rows_of, e).double().numpy() for rows_of in (GL[rows_l], G[rows]))
             j = NearestNeighbors(n_neighbors=1).fit(ref).kneighbors(X, return_distance=False)[:, 0]
             out[rows] = err_l[rows_l][j]
         return out
