@@ -232,6 +232,47 @@ def test_decorrelation_penalty_sums_the_squared_off_diagonal_correlations():
     assert float(decorrelation_penalty(torch.tensor(mu[:, :1]))) == 0.0
 
 
+def test_nonlinear_decorrelation_sees_dependence_without_correlation():
+    from surrodyn.cv.vae import decorrelation_penalty
+
+    rng = np.random.default_rng(3)
+    a, b, c = rng.standard_normal((3, 20000))
+    independent = torch.tensor(np.column_stack([a, b]))
+    spread = torch.tensor(np.column_stack([a, b * (0.2 + np.abs(a))]))  # z2's width follows z1: r = 0
+    folded = torch.tensor(np.column_stack([a, a**2 + 0.3 * c]))  # z2 a function of |z1|: r = 0
+    noise = float(decorrelation_penalty(independent, "nonlinear"))
+    for mu in (spread, folded):
+        assert float(decorrelation_penalty(mu)) < 1e-3  # the linear penalty is blind to both
+        assert float(decorrelation_penalty(mu, "nonlinear")) > 50 * noise
+    # independent latents: only the sampling noise of 9 correlations per ordered pair, ~ 2·9 / (3 N)
+    assert noise < 20 * 6 / 20000
+    # the linear part is included: correlated Gaussians are penalised, and the value is scale-free
+    mixed = independent @ torch.tensor([[1.0, 0.5], [0.0, 1.0]], dtype=torch.float64)
+    value = float(decorrelation_penalty(mixed, "nonlinear"))
+    assert value > 2 * (0.5**2 / 1.25) / 3
+    assert float(decorrelation_penalty(mixed * torch.tensor([100.0, 0.01]) + 3.0, "nonlinear")) == pytest.approx(
+        value, rel=1e-4
+    )
+    assert float(decorrelation_penalty(independent[:, :1], "nonlinear")) == 0.0
+    with pytest.raises(ConfigError, match="kind"):
+        decorrelation_penalty(independent, "quadratic")
+    with pytest.raises(ConfigError, match="decorrelation_kind"):
+        FitSettings(decorrelation_kind="quadratic")
+
+
+def test_early_stopping_waits_for_the_full_objective(toy):
+    from surrodyn.cv.learn import full_weight_epoch, weights_at_epoch
+
+    settings = FitSettings(beta=0.1, decorrelation=1.0, warmup_epochs=20, max_epochs=60, patience=1, batch_size=128)
+    first = full_weight_epoch(settings)
+    assert weights_at_epoch(settings, first) == (0.1, 1.0) and weights_at_epoch(settings, first - 1)[1] < 1.0
+    assert full_weight_epoch(FitSettings(warmup_epochs=6)) == 5 and full_weight_epoch(FitSettings()) == 0
+    # with patience 1 the validation loss, computed at the full weights, would stop training
+    # during the warm-up; the stopping rule only starts counting at the first full-weight epoch
+    cv = fit_cv(toy[1], {"n_latent": 2}, settings)
+    assert cv.info["epochs"] >= first + 1
+
+
 def test_weights_schedule_decorrelates_only_after_the_beta_warmup():
     from surrodyn.cv.learn import weights_at_epoch
 

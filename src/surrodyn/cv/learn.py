@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ import torch
 
 from ..data.io import atomic_torch_save, atomic_write_bytes
 from ..errors import ConfigError, param_error
-from .vae import BetaVAE, BetaVAEConfig, decorrelation_penalty, diagnostics, vae_loss
+from .vae import DECORRELATION_KINDS, BetaVAE, BetaVAEConfig, decorrelation_penalty, diagnostics, vae_loss
 
 __all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs", "weights_at_epoch"]
 
@@ -115,6 +116,11 @@ class FitSettings:
         start it decorrelates two correlated factors by rotating the latent into their sum and
         difference; switched on late it bends latents that have already settled on one factor
         each. Most useful with ``decoder_kind="additive"`` (:class:`~surrodyn.cv.vae.BetaVAEConfig`).
+    decorrelation_kind : {"linear", "nonlinear"}
+        ``"linear"`` penalises the Pearson correlations above; ``"nonlinear"`` the correlations
+        between u, u² and tanh(2u) of the standardised latents (nonlinear decorrelation,
+        :func:`~surrodyn.cv.vae.decorrelation_penalty`), which also removes dependence that has no
+        linear part.
     warmup_epochs : int
         Epochs over which β rises linearly from 0 to ``beta`` (0: constant β).
     lag : int
@@ -144,6 +150,7 @@ class FitSettings:
     beta: float = 0.1
     scaling: str = "sqrt"
     decorrelation: float = 0.0
+    decorrelation_kind: str = "linear"
     warmup_epochs: int = 0
     lag: int = 0
     max_epochs: int = 300
@@ -160,6 +167,8 @@ class FitSettings:
         for name in ("beta", "decorrelation"):
             if not getattr(self, name) >= 0:
                 raise param_error(name, getattr(self, name), "a non-negative number")
+        if self.decorrelation_kind not in DECORRELATION_KINDS:
+            raise param_error("decorrelation_kind", self.decorrelation_kind, f"one of {list(DECORRELATION_KINDS)}")
         if self.scaling not in SCALINGS:
             raise param_error("scaling", self.scaling, f"one of {list(SCALINGS)}")
         for name in ("max_epochs", "patience", "batch_size", "threads"):
@@ -220,6 +229,20 @@ class _CPUBudget(lightning.Callback):
             trainer.should_stop = True
 
 
+def full_weight_epoch(settings: FitSettings) -> int:
+    """First epoch (0-based) trained with the full β and decorrelation weight.
+
+    Early stopping and the choice of the best weights wait for it: a model stopped before the
+    schedule ends was never trained on the objective it is judged by.
+    """
+    w = settings.warmup_epochs
+    if w == 0:
+        return 0
+    if settings.decorrelation <= 0:
+        return w - 1
+    return w + math.ceil(max(1.0, w / 2))
+
+
 def weights_at_epoch(settings: FitSettings, epoch: int) -> tuple[float, float]:
     """β and the decorrelation weight used in training epoch ``epoch`` (0-based).
 
@@ -258,7 +281,7 @@ class _Module(lightning.LightningModule):
         out = self.network(x, sample=sample)
         loss, recon, kl = vae_loss(out, y, beta)
         if decorrelation > 0:
-            loss = loss + decorrelation * decorrelation_penalty(out.mu)
+            loss = loss + decorrelation * decorrelation_penalty(out.mu, self.settings.decorrelation_kind)
         return loss, recon, kl
 
     def on_train_epoch_start(self) -> None:
@@ -442,18 +465,28 @@ def fit_cv(
     from lightning.pytorch.callbacks import EarlyStopping
 
     best: dict[str, Any] = {}
+    first_full = full_weight_epoch(settings)
 
     class _KeepBest(lightning.Callback):  # the weights of the lowest validation loss, in memory
         def on_validation_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
             loss = trainer.callback_metrics.get("val_loss")
-            warm = trainer.current_epoch + 1 >= settings.warmup_epochs
+            warm = trainer.current_epoch >= first_full
             if loss is not None and warm and float(loss) < best.get("loss", np.inf):
                 best["loss"] = float(loss)
                 best["state"] = {k: v.detach().clone() for k, v in network.state_dict().items()}
 
+    class _EarlyStopping(EarlyStopping):  # patience counts from the first full-weight epoch
+        def on_validation_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+            if trainer.current_epoch >= first_full:
+                super().on_validation_end(trainer, pl_module)
+
+        def on_train_epoch_end(self, trainer: lightning.Trainer, pl_module: lightning.LightningModule) -> None:
+            if trainer.current_epoch >= first_full:
+                super().on_train_epoch_end(trainer, pl_module)
+
     trainer = lightning.Trainer(
         max_epochs=settings.max_epochs,
-        callbacks=[EarlyStopping("val_loss", patience=settings.patience), _KeepBest(), _CPUBudget(settings.budget_s)],
+        callbacks=[_EarlyStopping("val_loss", patience=settings.patience), _KeepBest(), _CPUBudget(settings.budget_s)],
         logger=False,
         enable_checkpointing=False,
         accelerator="cpu",
