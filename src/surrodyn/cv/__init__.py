@@ -21,7 +21,16 @@ from .features import (
     read_colvar,
 )
 from .interpret import geometric_library, geometric_variables, latent_correlation, rank_variables, top_variables
-from .learn import CollapseWarning, FitSettings, LearnedCV, Standardizer, fit_cv, lagged_pairs, weights_at_epoch
+from .learn import (
+    CollapseWarning,
+    FitSettings,
+    LearnedCV,
+    Standardizer,
+    fit_cv,
+    full_weight_epoch,
+    lagged_pairs,
+    weights_at_epoch,
+)
 from .metrics import basin_accuracy, knn_r2
 from .plumed import PlumedExport, check_export, evaluate_plumed, export_plumed, plumed_input
 from .toy import muller_brown, muller_brown_features, muller_brown_samples
@@ -56,6 +65,7 @@ __all__ = [
     "export_torchscript",
     "fit_cv",
     "fit_linear_cv",
+    "full_weight_epoch",
     "geometric_library",
     "geometric_variables",
     "knn_r2",

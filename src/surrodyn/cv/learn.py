@@ -24,7 +24,16 @@ from ..data.io import atomic_torch_save, atomic_write_bytes
 from ..errors import ConfigError, param_error
 from .vae import DECORRELATION_KINDS, BetaVAE, BetaVAEConfig, decorrelation_penalty, diagnostics, vae_loss
 
-__all__ = ["CollapseWarning", "FitSettings", "LearnedCV", "Standardizer", "fit_cv", "lagged_pairs", "weights_at_epoch"]
+__all__ = [
+    "CollapseWarning",
+    "FitSettings",
+    "LearnedCV",
+    "Standardizer",
+    "fit_cv",
+    "full_weight_epoch",
+    "lagged_pairs",
+    "weights_at_epoch",
+]
 
 
 FORMAT_VERSION = 1  # of the model directory written by LearnedCV.save

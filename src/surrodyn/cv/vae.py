@@ -200,9 +200,9 @@ def decorrelation_penalty(mu: torch.Tensor, kind: str = "linear") -> torch.Tenso
     ``"nonlinear"``: the same sum over the correlations between fixed nonlinear functions of the
     standardised latents, u, u² and tanh(2u), divided by their number (3): the nonlinear
     decorrelation of Hérault–Jutten ICA, a finite-feature stand-in for a kernel independence
-    measure (HSIC). It is 0 for independent latents, but also penalises a latent whose spread
-    or skew changes with another (z₂ wide where z₁ is low, narrow where it is high), which
-    linear decorrelation leaves alone.
+    measure (HSIC). It is 0 in expectation for independent latents, and it also penalises a
+    latent whose spread or skew changes with another (z₂ wide where z₁ is low, narrow where it
+    is high), which linear decorrelation leaves alone.
 
     Parameters
     ----------
