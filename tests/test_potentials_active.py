@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -185,3 +186,30 @@ def test_bad_settings_are_refused(pool_and_test):
         ActiveLearningConfig(strategy="uncertainty")
     with pytest.raises(ConfigError, match="pool"):
         active_learn(pool[:5], CountingEMT, ActiveLearningConfig(), "unused")
+
+
+def test_diversity_pool_is_validated_and_keeps_the_digest_of_older_runs():
+    with pytest.raises(ConfigError, match="diversity_pool"):
+        ActiveLearningConfig(diversity_pool=0)
+    old = ActiveLearningConfig(diversity_pool=5)
+    spec = {k: v for k, v in old.to_dict().items() if k not in ("n_rounds", "diversity_pool")}
+    # the digest of runs made when the pool was fixed at 5, before the option existed
+    assert old.digest() == hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    assert ActiveLearningConfig().digest() != old.digest()  # the default (20) chooses differently
+    # random never clusters, so the pool does not change its choices or its digest
+    assert ActiveLearningConfig("random").digest() == ActiveLearningConfig("random", diversity_pool=5).digest()
+
+
+def test_the_loop_hands_its_diversity_pool_to_the_batch_selection(tmp_path, pool_and_test, monkeypatch):
+    import surrodyn.potentials.active as active
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["pool_factor"])
+        return select(*args, **kwargs)
+
+    monkeypatch.setattr(active, "select", spy)
+    pool, _ = pool_and_test
+    active_learn(pool, CountingEMT, _config(diversity_pool=3, n_rounds=1), tmp_path, descriptor=SF)
+    assert seen == [3]

