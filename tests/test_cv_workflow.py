@@ -206,6 +206,7 @@ def test_cli_train_project_explain(butane, tmp_path):
     # the end-to-end C1-C4 distance is the one geometric variable that follows cos(dihedral)
     assert "latent 0: dist C10-C43" in report or "latent 1: dist C10-C43" in report
     assert "active latent dimensions" in report
+    assert "training: beta 0.1, mlp decoder, no decorrelation, scaling sqrt, seed 3" in report
     # every export of the trained model, checked against it on the topology's frame
     from surrodyn.cv.workflow import export
 

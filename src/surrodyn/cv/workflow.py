@@ -234,6 +234,18 @@ def explain(
         f"model: {Path(model_dir)} ({job.get('model', {}).get('method', 'beta-vae')}, {z.shape[1]} latent dims)",
         f"frames: {z.shape[0]} from {trajectory}",
     ]
+    settings = model.info.get("settings") or {}
+    network = getattr(model, "network", None)
+    if settings and network is not None:  # a learned CV: how it was trained, so the report can be reproduced
+        penalty = (
+            f"{settings.get('decorrelation_kind', 'linear')} decorrelation {settings['decorrelation']:g}"
+            if settings.get("decorrelation")
+            else "no decorrelation"
+        )
+        lines.append(
+            f"training: beta {settings.get('beta', 0):g}, {network.config.decoder_kind} decoder, {penalty}, "
+            f"scaling {settings.get('scaling')}, seed {settings.get('seed')}, {model.info.get('epochs')} epochs"
+        )
     diag = model.info.get("diagnostics")
     if diag:
         lines.append(f"active latent dimensions: {diag['n_active']} of {z.shape[1]}; KL per dimension (nats): "
