@@ -249,7 +249,12 @@ def full_weight_epoch(settings: FitSettings) -> int:
         return 0
     if settings.decorrelation <= 0:
         return w - 1
-    return w + math.ceil(max(1.0, w / 2))
+    return w + math.ceil(_decorrelation_ramp(w))
+
+
+def _decorrelation_ramp(warmup_epochs: int) -> float:
+    """Epochs over which the decorrelation weight rises after a β warm-up of ``warmup_epochs``."""
+    return max(1.0, warmup_epochs / 2)
 
 
 def weights_at_epoch(settings: FitSettings, epoch: int) -> tuple[float, float]:
@@ -276,8 +281,7 @@ def weights_at_epoch(settings: FitSettings, epoch: int) -> tuple[float, float]:
     if w == 0:
         return settings.beta, settings.decorrelation
     beta = settings.beta * min(1.0, (epoch + 1) / w)
-    ramp = max(1.0, w / 2)
-    return beta, settings.decorrelation * min(1.0, max(0.0, (epoch - w) / ramp))
+    return beta, settings.decorrelation * min(1.0, max(0.0, (epoch - w) / _decorrelation_ramp(w)))
 
 
 class _Module(lightning.LightningModule):
