@@ -1,4 +1,4 @@
-"""An independent, deliberately naive PyTorch implementation of G2/G4/G5 for isolated structures.
+"""An independent, deliberately naive PyTorch implementation of G2/G4/G5/ANI for isolated structures.
 
 Written straight from Behler's equations with dense (N, N, N) tensors, no neighbour list and no
 hand-derived derivatives: autograd through it is the check on the numba kernel's values and pair
@@ -43,6 +43,9 @@ def torch_fingerprints(pos: torch.Tensor, species: torch.Tensor, sf: SymmetryFun
         distinct = off[:, :, None] & off[:, None, :] & off[None, :, :]
         upper = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)[None, :, :]
         f3 = fa[:, :, None] * fa[:, None, :]
+        if ang.kind == "ANI":
+            # arccos on purpose (the kernel never takes it); 0.95 keeps it differentiable
+            theta = torch.acos(0.95 * cos.clamp(-1.0, 1.0))
         if ang.kind == "G4":
             f3 = f3 * _fc(rjk, rc)
         for a in range(n_el):
@@ -50,6 +53,12 @@ def torch_fingerprints(pos: torch.Tensor, species: torch.Tensor, sf: SymmetryFun
                 sj, sk = species[None, :, None], species[None, None, :]
                 pair = ((sj == a) & (sk == b)) | ((sj == b) & (sk == a))
                 mask = (distinct & upper & pair).to(pos.dtype)
+                if ang.kind == "ANI":
+                    for eta, zeta, ts, rs in zip(ang.eta_per_A2, ang.zeta, ang.theta_s, ang.rs_A, strict=True):
+                        ang_part = 2.0 ** (1 - zeta) * (1 + torch.cos(theta - ts)) ** zeta
+                        term = ang_part * torch.exp(-eta * ((rij + rik) / 2 - rs) ** 2) * f3
+                        cols.append((term * mask).sum((1, 2)))
+                    continue
                 for eta, zeta, lam in zip(ang.eta_per_A2, ang.zeta, ang.lambda_, strict=True):
                     s2 = rij**2 + rik**2 + (rjk**2 if ang.kind == "G4" else 0.0)
                     term = 2.0 ** (1 - zeta) * (1 + lam * cos).clamp(min=0) ** zeta * torch.exp(-eta * s2) * f3

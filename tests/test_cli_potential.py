@@ -93,6 +93,16 @@ def test_train_writes_potential_metrics_and_figures(trained):
     assert model["descriptor"]["radial"]["rs_A"] and len(model["descriptor"]["radial"]["rs_A"]) == 4
 
 
+def test_train_with_the_ani_grid(data, tmp_path):
+    ani = {"grid": "ani", "n_radial": 4, "n_angular_shifts": 2, "n_sections": 3, "angular_cutoff_A": 4.0}
+    config = {"data": ["train.extxyz"], "descriptor": ani, "train": TINY_TRAIN, "out": str(tmp_path / "m")}
+    assert run("train", write_yaml(data / "train_ani.yaml", config), "--no-progress") == 0
+    model = json.loads((tmp_path / "m/potential/model.json").read_text())
+    angular = model["descriptor"]["angular"]
+    assert angular["kind"] == "ANI" and len(angular["theta_s"]) == 2 * 3
+    assert len(model["descriptor"]["radial"]["rs_A"]) == 4
+
+
 def test_evaluate_reproduces_the_test_metrics(trained, data, tmp_path, capsys):
     capsys.readouterr()
     # the train output directory is accepted for its potential/ sub-directory
@@ -188,6 +198,9 @@ def test_active_learn_runs_every_strategy_resumes_and_continues(data, tmp_path, 
         ("train", {"train": {"hidden": [0]}}, r"hidden=\[0\] is not allowed"),
         ("train", {"descriptor": {"elements": ["Cu"]}}, r"descriptor.*the elements come from the data"),
         ("train", {"descriptor": {"n_radial": 0}}, r"n_radial=0 is not allowed"),
+        ("train", {"descriptor": {"grid": "soap"}}, r"descriptor.grid='soap' is not allowed.*'standard', 'ani'"),
+        ("train", {"descriptor": {"grid": "ani", "zetas": [1]}}, r"'ani'.*'zetas' \(did you mean 'zeta'\?\)"),
+        ("train", {"descriptor": {"grid": "ani", "n_sections": 0}}, r"n_sections=0 is not allowed"),
         ("train", {"data": "missing.extxyz"}, r"data=.*missing.extxyz.*existing extended-XYZ file"),
         ("train", {"data": None}, r"data=None is not allowed"),
         ("active-learn", {"strategies": ["greedy"]}, r"strategies='greedy' is not allowed.*autoencoder"),

@@ -12,7 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from _potentials_reference import torch_fingerprints
 from surrodyn.errors import ConfigError
-from surrodyn.potentials import AngularFunctions, RadialFunctions, SymmetryFunctions
+from surrodyn.potentials import AngularFunctions, ANIAngularFunctions, RadialFunctions, SymmetryFunctions
 
 
 def _cluster(seed: int = 0, alloy: bool = True) -> Atoms:
@@ -32,9 +32,14 @@ def _full_jacobian(fp, n: int) -> np.ndarray:
     return J
 
 
-@pytest.fixture(params=["G4", "G5"])
+@pytest.fixture(params=["G4", "G5", "ANI"])
 def sf(request) -> SymmetryFunctions:
     # angular cutoff below the radial one, so both cutoffs and both element blocks are exercised
+    if request.param == "ANI":
+        return SymmetryFunctions.ani(
+            ["Cu", "Ag"], radial_eta_per_A2=2.0, n_radial=5, radial_cutoff_A=6.0, angular_eta_per_A2=4.0,
+            zeta=8.0, n_angular_shifts=2, angular_start_A=2.0, angular_cutoff_A=4.5, n_sections=3,
+        )  # fmt: skip
     return SymmetryFunctions.standard(["Cu", "Ag"], n_radial=5, zetas=(1.0, 4.0), kind=request.param)
 
 
@@ -82,6 +87,22 @@ def test_single_pair_and_triplet_have_the_textbook_values():
     np.testing.assert_allclose(G[0], [g2, g4], rtol=1e-12)
 
 
+def test_ani_triplet_has_the_textbook_value():
+    rad = RadialFunctions((0.5,), (2.0,), 5.0)
+    ang = ANIAngularFunctions((0.7,), (3.0,), (1.2,), (2.3,), 4.0)
+    sf = SymmetryFunctions(("Cu",), rad, ang)
+    a, b, theta = 2.5, 2.7, np.deg2rad(70.0)
+    atoms = Atoms("Cu3", positions=[[0, 0, 0], [a, 0, 0], [b * np.cos(theta), b * np.sin(theta), 0]])
+    G = sf.compute(atoms, derivatives=False).G
+
+    def fc(x):
+        return 0.5 * (np.cos(np.pi * x / 4.0) + 1)
+
+    theta95 = np.arccos(0.95 * np.cos(theta))  # ANI's damped angle
+    ani = 2.0 ** (1 - 3) * (1 + np.cos(theta95 - 1.2)) ** 3 * np.exp(-0.7 * ((a + b) / 2 - 2.3) ** 2) * fc(a) * fc(b)
+    assert G[0, 1] == pytest.approx(ani, rel=1e-12)
+
+
 def test_invariant_under_rotation_translation_and_permutation(sf):
     atoms = _cluster(seed=4)
     G = sf.compute(atoms, derivatives=False).G
@@ -111,7 +132,8 @@ def test_fingerprint_is_continuous_at_the_cutoff():
 
 
 def test_layout_names_and_round_trip(sf):
-    assert len(sf.feature_names) == sf.n_features == 5 * 2 + 3 * 2 * 2 * 3
+    n_angular = 2 * 3 if sf.angular.kind == "ANI" else 3 * 2 * 2  # functions per element pair
+    assert len(sf.feature_names) == sf.n_features == 5 * 2 + n_angular * 3
     assert SymmetryFunctions.from_dict(sf.to_dict()) == sf
 
 
@@ -123,6 +145,9 @@ def test_layout_names_and_round_trip(sf):
         (lambda: AngularFunctions((0.1,), (0.5,), (1.0,), 4.0), "zeta"),
         (lambda: AngularFunctions((0.1,), (1.0,), (0.5,), 4.0), "lambda_"),
         (lambda: AngularFunctions((0.1,), (1.0,), (1.0,), 4.0, "G3"), "kind"),
+        (lambda: ANIAngularFunctions((0.1,), (2.0,), (3.5,), (2.0,), 4.0), "theta_s"),
+        (lambda: ANIAngularFunctions((0.1, 0.2), (2.0,), (1.0,), (2.0,), 4.0), "theta_s/rs_A"),
+        (lambda: SymmetryFunctions.ani(["Cu"], n_sections=0), "n_sections"),
         (lambda: SymmetryFunctions.standard(["Cu", "Cu"]), "elements"),
         (lambda: SymmetryFunctions.standard(["Xx"]), "elements"),
         (lambda: SymmetryFunctions.standard(["Cu"], n_radial=0), "n_radial"),

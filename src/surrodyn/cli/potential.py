@@ -4,7 +4,8 @@ The YAML configs are read into frozen dataclasses: :class:`TrainJob` for ``train
 :class:`ActiveLearningJob` for ``active-learn``; their nested sections are the library's own
 configs (:class:`surrodyn.potentials.TrainConfig`, :class:`surrodyn.potentials.ActiveLearningConfig`,
 :class:`surrodyn.potentials.AutoencoderConfig`) and the keyword arguments of
-:meth:`surrodyn.potentials.SymmetryFunctions.standard`. Paths in a config are relative to the file;
+:meth:`surrodyn.potentials.SymmetryFunctions.standard` (or of ``SymmetryFunctions.ani`` with
+``grid: ani``). Paths in a config are relative to the file;
 ``out`` is relative to the working directory.
 """
 
@@ -77,24 +78,50 @@ def _section(cls: type, data: Any, what: str, exclude: tuple[str, ...] = (), **g
         raise ConfigError(f"{what}: {exc}; see the fields of surrodyn.potentials.{cls.__name__}.") from None
 
 
-def _descriptor_kwargs(data: Any) -> dict[str, Any]:
-    """Check keyword arguments of ``SymmetryFunctions.standard`` (all but ``elements``)."""
-    from ..potentials import SymmetryFunctions
+_GRIDS = ("standard", "ani")
 
-    allowed = [p for p in inspect.signature(SymmetryFunctions.standard).parameters if p != "elements"]
+
+def _descriptor_kwargs(data: Any) -> dict[str, Any]:
+    """Check a ``descriptor`` section: ``grid`` (``standard`` or ``ani``) and that builder's keywords.
+
+    ``grid: standard`` (the default) takes the keyword arguments of
+    :meth:`~surrodyn.potentials.SymmetryFunctions.standard` (G2 + G4/G5), ``grid: ani`` those of
+    :meth:`~surrodyn.potentials.SymmetryFunctions.ani` (G2 + ANI angular functions); never
+    ``elements``, which come from the data.
+    """
     data = {} if data is None else data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"descriptor must be a mapping with keys among {allowed}; got {data!r}.")
+        raise ConfigError(f"descriptor must be a mapping (grid: standard or ani, and its settings); got {data!r}.")
+    data = dict(data)
+    grid = data.pop("grid", "standard")
+    if grid not in _GRIDS:
+        raise ConfigError(f"descriptor.grid={grid!r} is not allowed; expected one of {list(_GRIDS)}.")
+    builder = _descriptor_builder(grid)
+    allowed = [p for p in inspect.signature(builder).parameters if p != "elements"]
     unknown = set(data) - set(allowed)
     if unknown:
-        raise unknown_keys_error(unknown, allowed, "key(s) in descriptor (the elements come from the data)")
+        raise unknown_keys_error(
+            unknown, ["grid", *allowed], f"key(s) in descriptor with grid {grid!r} (the elements come from the data)"
+        )
     try:  # check the values now, before any data is read
-        SymmetryFunctions.standard(("H",), **data)
+        builder(("H",), **data)
     except SurrodynError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"descriptor: {exc}") from None
-    return dict(data)
+    return {"grid": grid, **data}
+
+
+def _descriptor_builder(grid: str) -> Any:
+    from ..potentials import SymmetryFunctions
+
+    return SymmetryFunctions.ani if grid == "ani" else SymmetryFunctions.standard
+
+
+def _build_descriptor(elements: tuple[str, ...], settings: Mapping[str, Any]) -> Any:
+    """Build the job's symmetry functions over ``elements`` (``settings`` from :func:`_descriptor_kwargs`)."""
+    kwargs = dict(settings)
+    return _descriptor_builder(kwargs.pop("grid", "standard"))(elements, **kwargs)
 
 
 def _paths(value: Any, name: str, base: Path | None) -> tuple[str, ...]:
@@ -119,8 +146,9 @@ class TrainJob:
     test : tuple of str, optional
         Labelled files to test on.
     descriptor : dict
-        Keyword arguments of :meth:`surrodyn.potentials.SymmetryFunctions.standard`; the elements
-        are those of ``data``.
+        ``grid`` (``standard``, default, or ``ani``) and the keyword arguments of
+        :meth:`surrodyn.potentials.SymmetryFunctions.standard` or ``.ani``; the elements are those
+        of ``data``.
     train : TrainConfig, optional
         Default: ``TrainConfig()``.
     out : str, optional
@@ -181,7 +209,8 @@ class ActiveLearningJob:
         Settings shared by the runs; ``strategy`` and ``seed`` are set per run. Default:
         ``ActiveLearningConfig()``.
     descriptor : dict
-        Keyword arguments of :meth:`surrodyn.potentials.SymmetryFunctions.standard`.
+        ``grid`` (``standard`` or ``ani``) and that builder's keyword arguments, as for
+        :class:`TrainJob`.
     out : str, optional
     """
 
@@ -331,13 +360,13 @@ def _errors_line(m: Mapping[str, float]) -> str:
 def _train(args: argparse.Namespace) -> int:
     _require_ase()
     from ..plot.potentials import plot_training_history, save_figure
-    from ..potentials import FingerprintSet, SymmetryFunctions, errors, fit
+    from ..potentials import FingerprintSet, errors, fit
 
     job = TrainJob.from_yaml(args.config)
     out = _out_dir(args.out or job.out or "potential_train")
     structures = _read(job.data, "data")
     test = _read(job.test, "test") if job.test else None
-    descriptor = SymmetryFunctions.standard(_elements(structures), **job.descriptor)
+    descriptor = _build_descriptor(_elements(structures), job.descriptor)
     print(
         f"featurising {len(structures)} training structures{f' and {len(test)} test structures' if test else ''} "
         f"({descriptor.n_features} symmetry functions per atom, elements {list(descriptor.elements)})"
@@ -420,12 +449,12 @@ def _active_learn(args: argparse.Namespace) -> int:
     _require_ase()
     from ..md import make_calculator
     from ..plot.potentials import plot_learning_curves, save_figure
-    from ..potentials import SymmetryFunctions, active_learn
+    from ..potentials import active_learn
 
     job = ActiveLearningJob.from_yaml(args.config)
     out = _out_dir(args.out or job.out or "potential_active_learning")
     pool, test = _read(job.pool, "pool"), _read(job.test, "test")
-    descriptor = SymmetryFunctions.standard(_elements(pool), **job.descriptor)
+    descriptor = _build_descriptor(_elements(pool), job.descriptor)
     name = "emt" if job.reference == "auto" else job.reference
     reference = functools.partial(make_calculator, name)  # the label cache pads cell-less clusters
     cfg0 = job.active_learning

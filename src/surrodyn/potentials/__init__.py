@@ -20,12 +20,13 @@ from .labels import LabelCache, structure_key
 from .model import AtomicNetworks, Batch, Prediction, predict_batch
 from .potential import HDNNP
 from .query import AutoencoderConfig, AutoencoderQuery, CommitteeQuery, Query, QueryContext, RandomQuery, select
-from .symmetry import AngularFunctions, Fingerprints, RadialFunctions, SymmetryFunctions
+from .symmetry import AngularFunctions, ANIAngularFunctions, Fingerprints, RadialFunctions, SymmetryFunctions
 from .train import TrainConfig, TrainResult, energy_force_loss, errors, fit
 
 __all__ = [
     "HDNNP",
     "STRATEGIES",
+    "ANIAngularFunctions",
     "ActiveLearningConfig",
     "ActiveLearningResult",
     "AngularFunctions",

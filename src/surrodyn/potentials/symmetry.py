@@ -19,11 +19,26 @@ With the cosine cutoff :math:`f_c(r) = \tfrac12[\cos(\pi r / r_c) + 1]` for :mat
              e^{-\eta (r_{ij}^2 + r_{ik}^2 + r_{jk}^2)} f_c(r_{ij}) f_c(r_{ik}) f_c(r_{jk})
 
 and G5 drops the :math:`r_{jk}` terms. The angular sum runs over unordered pairs ``j < k``.
+The ANI angular function of Smith, Isayev & Roitberg (2017), as TorchANI and NeuroChem compute it,
+
+.. math::
+
+    G^{\mathrm{ANI}}_i = 2^{1-\zeta} \sum_{j<k} \bigl(1 + \cos(\theta'_{ijk} - \theta_s)\bigr)^\zeta
+        e^{-\eta \left(\frac{r_{ij} + r_{ik}}{2} - r_s\right)^2} f_c(r_{ij}) f_c(r_{ik}),
+    \qquad \theta'_{ijk} = \arccos(0.95 \cos\theta_{ijk}),
+
+resolves the angle with shifted sections :math:`\theta_s` and the radial shell with shifts
+:math:`r_s` (:class:`ANIAngularFunctions`). The 0.95 is part of ANI's definition (it keeps the
+arccos differentiable). TorchANI's radial term is :math:`\tfrac14` of G2 with one shared
+:math:`\eta`.
 
 References
 ----------
 .. [1] J. Behler, "Atom-centered symmetry functions for constructing high-dimensional neural
    network potentials", J. Chem. Phys. 134, 074106 (2011). https://doi.org/10.1063/1.3553717
+.. [3] J. S. Smith, O. Isayev, A. E. Roitberg, "ANI-1: an extensible neural network potential with
+   DFT accuracy at force field computational cost", Chem. Sci. 8, 3192 (2017).
+   https://doi.org/10.1039/C6SC05720A
 .. [2] G. Imbalzano et al., "Automatic selection of atomic fingerprints and reference
    configurations for machine-learning potentials", J. Chem. Phys. 148, 241730 (2018).
    https://doi.org/10.1063/1.5024611
@@ -44,7 +59,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import ConfigError, param_error
 
-__all__ = ["AngularFunctions", "Fingerprints", "RadialFunctions", "SymmetryFunctions"]
+__all__ = ["ANIAngularFunctions", "AngularFunctions", "Fingerprints", "RadialFunctions", "SymmetryFunctions"]
 
 
 def _positive_tuple(name: str, values: Any, allow_zero: bool = False) -> tuple[float, ...]:
@@ -130,6 +145,63 @@ class AngularFunctions:
         return len(self.eta_per_A2)
 
 
+@dataclass(frozen=True)
+class ANIAngularFunctions:
+    r"""ANI angular functions (Smith et al. 2017), one per ``(eta, zeta, theta_s, rs)`` quadruple.
+
+    Parameters
+    ----------
+    eta_per_A2 : tuple of float
+        Width :math:`\eta` in Å⁻² of the Gaussian in the mean distance :math:`(r_{ij} + r_{ik})/2`.
+    zeta : tuple of float
+        Angular resolution :math:`\zeta \geq 1`.
+    theta_s : tuple of float
+        Angle sections :math:`\theta_s` in radians, in :math:`[0, \pi]`.
+    rs_A : tuple of float
+        Radial shifts :math:`r_s` of the mean distance, in Å.
+    cutoff_A : float
+        Cutoff radius in Å.
+    kind : {"ANI"}
+        Fixed; it tells this set from :class:`AngularFunctions` in :meth:`SymmetryFunctions.to_dict`.
+
+    Notes
+    -----
+    TorchANI's ``ANIAngular(eta, zeta, shifts, sections, cutoff)`` is the grid
+    ``[(eta, zeta, theta_s, rs) for rs in shifts for theta_s in sections]`` (shifts outer);
+    :meth:`SymmetryFunctions.ani` builds it in that order.
+    """
+
+    eta_per_A2: tuple[float, ...]
+    zeta: tuple[float, ...]
+    theta_s: tuple[float, ...]
+    rs_A: tuple[float, ...]
+    cutoff_A: float
+    kind: str = "ANI"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "eta_per_A2", _positive_tuple("eta_per_A2", self.eta_per_A2, allow_zero=True))
+        set_(self, "zeta", _positive_tuple("zeta", self.zeta))
+        set_(self, "theta_s", _positive_tuple("theta_s", self.theta_s, allow_zero=True))
+        set_(self, "rs_A", _positive_tuple("rs_A", self.rs_A, allow_zero=True))
+        n = len(self.eta_per_A2)
+        if not len(self.zeta) == len(self.theta_s) == len(self.rs_A) == n:
+            raise param_error(
+                "zeta/theta_s/rs_A", (self.zeta, self.theta_s, self.rs_A), f"as many values as eta_per_A2 ({n})"
+            )
+        if any(z < 1 for z in self.zeta):
+            raise param_error("zeta", self.zeta, "values >= 1 (the derivative is singular below 1)")
+        if any(t > np.pi for t in self.theta_s):
+            raise param_error("theta_s", self.theta_s, "angles in [0, pi] radians")
+        if not (np.isfinite(self.cutoff_A) and self.cutoff_A > 0):
+            raise param_error("cutoff_A", self.cutoff_A, "a positive radius in Å")
+        if self.kind != "ANI":
+            raise param_error("kind", self.kind, "'ANI' (use AngularFunctions for G4/G5)")
+
+    def __len__(self) -> int:
+        return len(self.eta_per_A2)
+
+
 @dataclass
 class Fingerprints:
     r"""Fingerprints of one structure and their pair Jacobian.
@@ -166,8 +238,8 @@ class SymmetryFunctions:
         Chemical symbols the fingerprints resolve, in a fixed order.
     radial : RadialFunctions
         G2 functions, repeated for every neighbour element.
-    angular : AngularFunctions or None
-        G4/G5 functions, repeated for every unordered pair of neighbour elements.
+    angular : AngularFunctions, ANIAngularFunctions or None
+        G4/G5 (or ANI) functions, repeated for every unordered pair of neighbour elements.
 
     Notes
     -----
@@ -178,7 +250,7 @@ class SymmetryFunctions:
 
     elements: tuple[str, ...]
     radial: RadialFunctions
-    angular: AngularFunctions | None = None
+    angular: AngularFunctions | ANIAngularFunctions | None = None
 
     def __post_init__(self) -> None:
         elements = tuple(str(e) for e in self.elements)
@@ -227,6 +299,54 @@ class SymmetryFunctions:
             angular = AngularFunctions(eta, zeta, lam, float(angular_cutoff_A), kind)
         return cls(tuple(elements), radial, angular)
 
+    @classmethod
+    def ani(
+        cls,
+        elements: tuple[str, ...] | list[str],
+        *,
+        radial_eta_per_A2: float = 16.0,
+        n_radial: int = 16,
+        radial_start_A: float = 0.9,
+        radial_cutoff_A: float = 5.2,
+        angular_eta_per_A2: float = 8.0,
+        zeta: float = 32.0,
+        n_angular_shifts: int = 4,
+        angular_start_A: float = 0.9,
+        angular_cutoff_A: float = 3.5,
+        n_sections: int = 8,
+    ) -> SymmetryFunctions:
+        r"""Build ANI's grid (TorchANI's ``cover_linearly``; the defaults are ANI-1x's constants).
+
+        Radial G2 with one :math:`\eta` and ``n_radial`` shifts ``start + k (cutoff − start) / n``,
+        and :class:`ANIAngularFunctions` on the product of ``n_angular_shifts`` radial shifts
+        (outer) and ``n_sections`` angle sections :math:`\pi (2k + 1) / (2 n)` (inner). The
+        layout then matches TorchANI's ``AEVComputer`` feature for feature, except that TorchANI's
+        radial terms are :math:`\tfrac14` of these.
+
+        Returns
+        -------
+        SymmetryFunctions
+        """
+        for name, value in (("n_radial", n_radial), ("n_angular_shifts", n_angular_shifts), ("n_sections", n_sections)):
+            if int(value) < 1:
+                raise param_error(name, value, "an integer >= 1")
+        rs = [radial_start_A + (radial_cutoff_A - radial_start_A) / n_radial * k for k in range(int(n_radial))]
+        radial = RadialFunctions(tuple([float(radial_eta_per_A2)] * len(rs)), tuple(rs), float(radial_cutoff_A))
+        shifts = [
+            angular_start_A + (angular_cutoff_A - angular_start_A) / n_angular_shifts * k
+            for k in range(int(n_angular_shifts))
+        ]
+        sections = [np.pi / n_sections / 2 + np.pi / n_sections * k for k in range(int(n_sections))]
+        grid = [(r, t) for r in shifts for t in sections]
+        angular = ANIAngularFunctions(
+            tuple([float(angular_eta_per_A2)] * len(grid)),
+            tuple([float(zeta)] * len(grid)),
+            tuple(float(t) for _, t in grid),
+            tuple(float(r) for r, _ in grid),
+            float(angular_cutoff_A),
+        )
+        return cls(tuple(elements), radial, angular)
+
     # ------------------------------------------------------------------ layout
     @property
     def n_element_pairs(self) -> int:
@@ -256,12 +376,19 @@ class SymmetryFunctions:
         ]
         if self.angular is not None:
             a = self.angular
+            if isinstance(a, ANIAngularFunctions):
+                params = [
+                    f"eta={eta:g},zeta={z:g},theta_s={t:.4g},rs={r:g}"
+                    for eta, z, t, r in zip(a.eta_per_A2, a.zeta, a.theta_s, a.rs_A, strict=True)
+                ]
+            else:
+                params = [
+                    f"eta={eta:g},zeta={z:g},lambda={lam:+g}"
+                    for eta, z, lam in zip(a.eta_per_A2, a.zeta, a.lambda_, strict=True)
+                ]
             for k, e1 in enumerate(self.elements):
                 for e2 in self.elements[k:]:
-                    names += [
-                        f"{a.kind}[{e1}-{e2}](eta={eta:g},zeta={z:g},lambda={lam:+g})"
-                        for eta, z, lam in zip(a.eta_per_A2, a.zeta, a.lambda_, strict=True)
-                    ]
+                    names += [f"{a.kind}[{e1}-{e2}]({p})" for p in params]
         return names
 
     def species_of(self, atoms: Atoms) -> np.ndarray:
@@ -306,7 +433,21 @@ class SymmetryFunctions:
         offsets = np.zeros(len(atoms) + 1, dtype=np.int64)
         np.cumsum(np.bincount(pi, minlength=len(atoms)), out=offsets[1:])
         rad, ang = self.radial, self.angular
-        empty = np.zeros(0)
+        ani = isinstance(ang, ANIAngularFunctions)
+        n_ang = len(ang) if ang is not None else 0
+        # Every angular function is a radial factor, of (eta) or of (eta, r_s) for ANI, times an
+        # angular factor of (zeta, lambda) or (zeta, theta_s). The usual grids are products, so the
+        # kernel evaluates each distinct factor once per triplet and combines them per function.
+        if ang is not None:
+            u_rad, rad_key = np.unique(
+                np.column_stack([ang.eta_per_A2, ang.rs_A if ani else np.zeros(n_ang)]), axis=0, return_inverse=True
+            )
+            u_ang, ang_key = np.unique(
+                np.column_stack([ang.zeta, ang.theta_s if ani else ang.lambda_]), axis=0, return_inverse=True
+            )
+        else:
+            u_rad = u_ang = np.zeros((0, 2))
+            rad_key = ang_key = np.zeros(0, dtype=np.int64)
         G, dG = _fingerprints(
             species,
             pj,
@@ -315,11 +456,12 @@ class SymmetryFunctions:
             np.asarray(rad.eta_per_A2),
             np.asarray(rad.rs_A),
             rad.cutoff_A,
-            np.asarray(ang.eta_per_A2) if ang else empty,
-            np.asarray(ang.zeta) if ang else empty,
-            np.asarray(ang.lambda_) if ang else empty,
-            ang.cutoff_A if ang else 0.0,
-            bool(ang is not None and ang.kind == "G5"),
+            u_rad,
+            rad_key.ravel().astype(np.int64),
+            u_ang,
+            ang_key.ravel().astype(np.int64),
+            ang.cutoff_A if ang is not None else 0.0,
+            {"G4": _G4, "G5": _G5, "ANI": _ANI}[ang.kind] if ang is not None else _G4,
             len(self.elements),
             bool(derivatives),
         )
@@ -339,7 +481,9 @@ class SymmetryFunctions:
         """Rebuild from :meth:`to_dict` output."""
         try:
             radial = RadialFunctions(**spec["radial"])
-            angular = AngularFunctions(**spec["angular"]) if spec.get("angular") else None
+            ang = spec.get("angular")
+            kind = AngularFunctions if not ang or ang.get("kind", "G4") != "ANI" else ANIAngularFunctions
+            angular = kind(**ang) if ang else None
             return cls(tuple(spec["elements"]), radial, angular)
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"not a symmetry-function description: {exc}") from exc
@@ -358,6 +502,9 @@ def _pairs(atoms: Atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndar
     return pi, pj, pos[pj] - pos[pi]
 
 
+_G4, _G5, _ANI = 0, 1, 2  # angular kinds of the kernel
+
+
 @njit(cache=True, inline="always")
 def _cutoff(r: float, rc: float) -> tuple[float, float]:
     if r >= rc:
@@ -368,11 +515,11 @@ def _cutoff(r: float, rc: float) -> tuple[float, float]:
 
 @njit(cache=True)
 def _fingerprints(
-    species, pj, R, offsets, rad_eta, rad_rs, rc_r, ang_eta, ang_zeta, ang_lam, rc_a, g5, n_elem, want
+    species, pj, R, offsets, rad_eta, rad_rs, rc_r, u_rad, rad_key, u_ang, ang_key, rc_a, mode, n_elem, want
 ):  # pragma: no cover - compiled; exercised through SymmetryFunctions.compute
     n_atoms = offsets.shape[0] - 1
     n_pairs = pj.shape[0]
-    n_rad, n_ang = rad_eta.shape[0], ang_eta.shape[0]
+    n_rad, n_ang = rad_eta.shape[0], rad_key.shape[0]
     n_feat = n_rad * n_elem + n_ang * (n_elem * (n_elem + 1) // 2)
     G = np.zeros((n_atoms, n_feat))
     dG = np.zeros((n_pairs if want else 0, n_feat, 3))
@@ -402,9 +549,16 @@ def _fingerprints(
     if n_ang == 0:
         return G, dG
     ang0 = n_rad * n_elem
-    pref = np.empty(n_ang)
-    for d in range(n_ang):
-        pref[d] = 2.0 ** (1.0 - ang_zeta[d])
+    n_ur, n_ua = u_rad.shape[0], u_ang.shape[0]
+    pref = np.empty(n_ua)
+    cos_s = np.empty(n_ua)
+    sin_s = np.empty(n_ua)
+    for m in range(n_ua):
+        pref[m] = 2.0 ** (1.0 - u_ang[m, 0])
+        cos_s[m] = np.cos(u_ang[m, 1])  # ANI: the section theta_s
+        sin_s[m] = np.sin(u_ang[m, 1])
+    E_u, dE_u, A_u, dA_u = np.empty(n_ur), np.empty(n_ur), np.empty(n_ua), np.empty(n_ua)
+    three_body = mode == _G4
     work = np.empty((7, 3))
     Rc, dcos_p, dcos_q, ds_p, ds_q, dF_p, dF_q = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
     for i in range(n_atoms):
@@ -423,42 +577,72 @@ def _fingerprints(
                     Rc[c] = R[q, c] - R[p, c]
                     dot += R[p, c] * R[q, c]
                 cc = np.sqrt(Rc[0] ** 2 + Rc[1] ** 2 + Rc[2] ** 2)
-                if g5:
-                    fcc, dfcc = 1.0, 0.0
-                    ssum = a * a + b * b
-                else:
+                if three_body:
                     if cc >= rc_a:
                         continue
                     fcc, dfcc = _cutoff(cc, rc_a)
                     ssum = a * a + b * b + cc * cc
+                else:
+                    fcc, dfcc = 1.0, 0.0
+                    ssum = a * a + b * b
                 cos = dot / (a * b)
                 F = fa * fb * fcc
                 for c in range(3):
                     dcos_p[c] = R[q, c] / (a * b) - cos * R[p, c] / (a * a)
                     dcos_q[c] = R[p, c] / (a * b) - cos * R[q, c] / (b * b)
-                    if g5:
-                        ds_p[c] = 2.0 * R[p, c]
-                        ds_q[c] = 2.0 * R[q, c]
-                        dF_p[c] = dfa * fb * R[p, c] / a
-                        dF_q[c] = fa * dfb * R[q, c] / b
-                    else:
+                    if three_body:
                         ds_p[c] = 2.0 * (R[p, c] - Rc[c])
                         ds_q[c] = 2.0 * (R[q, c] + Rc[c])
                         dF_p[c] = dfa * fb * fcc * R[p, c] / a - fa * fb * dfcc * Rc[c] / cc
                         dF_q[c] = fa * dfb * fcc * R[q, c] / b + fa * fb * dfcc * Rc[c] / cc
+                    elif mode == _G5:
+                        ds_p[c] = 2.0 * R[p, c]
+                        ds_q[c] = 2.0 * R[q, c]
+                        dF_p[c] = dfa * fb * R[p, c] / a
+                        dF_q[c] = fa * dfb * R[q, c] / b
+                    else:  # ANI: the Gaussian is in (a + b)/2, so d/dR_p goes through a alone
+                        ds_p[c] = R[p, c] / a
+                        ds_q[c] = R[q, c] / b
+                        dF_p[c] = dfa * fb * R[p, c] / a
+                        dF_q[c] = fa * dfb * R[q, c] / b
+                # the distinct radial factors E and their derivative along ds
+                for k in range(n_ur):
+                    eta = u_rad[k, 0]
+                    if mode == _ANI:
+                        x = 0.5 * (a + b) - u_rad[k, 1]
+                        E_u[k] = np.exp(-eta * x * x)
+                        dE_u[k] = -eta * x * E_u[k]
+                    else:
+                        E_u[k] = np.exp(-eta * ssum)
+                        dE_u[k] = -eta * E_u[k]
+                # the distinct angular factors 2^(1-zeta) base^zeta and their derivative in cos
+                if mode == _ANI:
+                    # cos(theta' - theta_s) with theta' = arccos(0.95 cos), written without arccos
+                    c95 = 0.95 * cos
+                    sin95 = np.sqrt(max(1.0 - c95 * c95, 0.0))
+                for m in range(n_ua):
+                    z = u_ang[m, 0]
+                    if mode == _ANI:
+                        base = 1.0 + c95 * cos_s[m] + sin95 * sin_s[m]
+                        dbase = 0.95 * cos_s[m] - 0.95 * c95 * sin_s[m] / sin95
+                    else:
+                        base = 1.0 + u_ang[m, 1] * cos
+                        dbase = u_ang[m, 1]
+                    if base <= 0.0:
+                        A_u[m] = 0.0
+                        dA_u[m] = 0.0
+                    else:
+                        A_u[m] = pref[m] * base**z
+                        dA_u[m] = pref[m] * z * dbase * base ** (z - 1.0)
                 col0 = ang0 + block[species[pj[p]], species[pj[q]]] * n_ang
                 for d in range(n_ang):
-                    base = 1.0 + ang_lam[d] * cos
-                    if base <= 0.0:
+                    A, dA = A_u[ang_key[d]], dA_u[ang_key[d]]
+                    if A == 0.0 and dA == 0.0:
                         continue
-                    z = ang_zeta[d]
-                    A = base**z
-                    dA = z * ang_lam[d] * base ** (z - 1.0)
-                    E = np.exp(-ang_eta[d] * ssum)
-                    G[i, col0 + d] += pref[d] * A * E * F
+                    E, dE = E_u[rad_key[d]], dE_u[rad_key[d]]
+                    G[i, col0 + d] += A * E * F
                     if want:
-                        u = pref[d] * E
                         for c in range(3):
-                            dG[p, col0 + d, c] += u * (dA * F * dcos_p[c] + A * (F * -ang_eta[d] * ds_p[c] + dF_p[c]))
-                            dG[q, col0 + d, c] += u * (dA * F * dcos_q[c] + A * (F * -ang_eta[d] * ds_q[c] + dF_q[c]))
+                            dG[p, col0 + d, c] += dA * E * F * dcos_p[c] + A * (dE * ds_p[c] * F + E * dF_p[c])
+                            dG[q, col0 + d, c] += dA * E * F * dcos_q[c] + A * (dE * ds_q[c] * F + E * dF_q[c])
     return G, dG
