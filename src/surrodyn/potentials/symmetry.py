@@ -36,12 +36,12 @@ References
 ----------
 .. [1] J. Behler, "Atom-centered symmetry functions for constructing high-dimensional neural
    network potentials", J. Chem. Phys. 134, 074106 (2011). https://doi.org/10.1063/1.3553717
-.. [3] J. S. Smith, O. Isayev, A. E. Roitberg, "ANI-1: an extensible neural network potential with
-   DFT accuracy at force field computational cost", Chem. Sci. 8, 3192 (2017).
-   https://doi.org/10.1039/C6SC05720A
 .. [2] G. Imbalzano et al., "Automatic selection of atomic fingerprints and reference
    configurations for machine-learning potentials", J. Chem. Phys. 148, 241730 (2018).
    https://doi.org/10.1063/1.5024611
+.. [3] J. S. Smith, O. Isayev, A. E. Roitberg, "ANI-1: an extensible neural network potential with
+   DFT accuracy at force field computational cost", Chem. Sci. 8, 3192 (2017).
+   https://doi.org/10.1039/C6SC05720A
 """
 
 from __future__ import annotations
