@@ -26,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -56,20 +55,6 @@ ANI = {  # 12 radial + 3 x 8 angular = 36 features, the size of the default G2 +
     "angular_cutoff_A": 4.5,
     "n_sections": 8,
 }
-
-
-def _float32_constants(sf: SymmetryFunctions) -> SymmetryFunctions:
-    """``sf`` with every constant rounded to float32, as TorchANI's buffers store them."""
-
-    def f32(values):
-        return tuple(float(v) for v in np.asarray(values, dtype=np.float32))
-
-    rad, ang = sf.radial, sf.angular
-    rad = dataclasses.replace(rad, eta_per_A2=f32(rad.eta_per_A2), rs_A=f32(rad.rs_A))
-    ang = dataclasses.replace(
-        ang, eta_per_A2=f32(ang.eta_per_A2), zeta=f32(ang.zeta), theta_s=f32(ang.theta_s), rs_A=f32(ang.rs_A)
-    )
-    return SymmetryFunctions(sf.elements, rad, ang)
 
 
 def _torchani(sf: SymmetryFunctions, net: AtomicNetworks, dtype: torch.dtype):
@@ -123,7 +108,7 @@ def main() -> None:
     torch.manual_seed(0)
     descriptors = {
         "ours, G2+G4": SymmetryFunctions.standard(["Cu"]),
-        "ours, ANI": _float32_constants(SymmetryFunctions.ani(["Cu"], **ANI)),
+        "ours, ANI": SymmetryFunctions.ani(["Cu"], **ANI).rounded_to_float32(),
     }
     nets = {k: AtomicNetworks(1, sf.n_features) for k, sf in descriptors.items()}
     atoms = Icosahedron("Cu", 4)

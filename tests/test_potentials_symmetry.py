@@ -103,6 +103,16 @@ def test_ani_triplet_has_the_textbook_value():
     assert G[0, 1] == pytest.approx(ani, rel=1e-12)
 
 
+def test_rounding_to_float32_changes_only_the_constants(sf):
+    rounded = sf.rounded_to_float32()
+    assert rounded.n_features == sf.n_features and type(rounded.angular) is type(sf.angular)
+    assert rounded.radial.cutoff_A == sf.radial.cutoff_A and rounded.angular.cutoff_A == sf.angular.cutoff_A
+    for values in (rounded.radial.rs_A, rounded.angular.eta_per_A2, rounded.angular.zeta):
+        assert all(v == float(np.float32(v)) for v in values)
+    G, G32 = (s.compute(_cluster(), derivatives=False).G for s in (sf, rounded))
+    assert 0 < np.abs(G32 - G).max() < 1e-6 * np.abs(G).max()
+
+
 def test_invariant_under_rotation_translation_and_permutation(sf):
     atoms = _cluster(seed=4)
     G = sf.compute(atoms, derivatives=False).G

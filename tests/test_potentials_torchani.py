@@ -7,7 +7,6 @@ equal its AEV feature for feature; its radial terms carry NeuroChem's factor 1/4
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import numpy as np
@@ -62,20 +61,6 @@ def _torchani_aev(atoms, sf: SymmetryFunctions) -> np.ndarray:
     return aev
 
 
-def _float32_constants(sf: SymmetryFunctions) -> SymmetryFunctions:
-    """The same functions with every constant rounded to float32, as TorchANI's buffers hold them."""
-
-    def f32(values):
-        return tuple(float(v) for v in np.asarray(values, dtype=np.float32))
-
-    rad, ang = sf.radial, sf.angular
-    rad = dataclasses.replace(rad, eta_per_A2=f32(rad.eta_per_A2), rs_A=f32(rad.rs_A))
-    ang = dataclasses.replace(
-        ang, eta_per_A2=f32(ang.eta_per_A2), zeta=f32(ang.zeta), theta_s=f32(ang.theta_s), rs_A=f32(ang.rs_A)
-    )
-    return SymmetryFunctions(sf.elements, rad, ang)
-
-
 def _alloy_cluster():
     atoms = Icosahedron("Cu", 3)
     atoms.symbols[np.random.default_rng(0).choice(len(atoms), 15, replace=False)] = "Ag"
@@ -100,13 +85,13 @@ def test_ani_fingerprints_equal_torchani_aev(build):
     assert np.abs(ref).max() > 0.5 and np.count_nonzero(ref[:, 16:]) > 0.5 * ref[:, 16:].size
     np.testing.assert_allclose(ours, ref, atol=1e-4 * np.abs(ref).max(), rtol=0)
     # the rest (~1e-6) is TorchANI's constants, stored in float32: with those constants, 1e-10
-    exact = _float32_constants(sf).compute(atoms, derivatives=False)
+    exact = sf.rounded_to_float32().compute(atoms, derivatives=False)
     np.testing.assert_allclose(exact.G, ref, atol=1e-10, rtol=1e-10)
 
 
 def test_torchani_gradient_matches_our_pair_jacobian():
     atoms = _alloy_cluster()[:30]
-    sf = _float32_constants(SymmetryFunctions.ani(ELEMENTS, **KW))
+    sf = SymmetryFunctions.ani(ELEMENTS, **KW).rounded_to_float32()
     fp = sf.compute(atoms)
     w = np.random.default_rng(5).normal(size=fp.G.shape)  # a random linear "energy" of the fingerprints
     # our force-like contraction: dE/dr_k = sum_p w[i_p] . dG_p (into j_p) minus the same into i_p

@@ -347,6 +347,30 @@ class SymmetryFunctions:
         )
         return cls(tuple(elements), radial, angular)
 
+    def rounded_to_float32(self) -> SymmetryFunctions:
+        """Return the same functions with every width, shift, exponent and angle rounded to float32.
+
+        Codes that keep their constants in float32 buffers (TorchANI) compute these functions,
+        not the ones they were given; this is the set to compare with them in float64.
+
+        Returns
+        -------
+        SymmetryFunctions
+        """
+
+        def f32(values: tuple[float, ...]) -> tuple[float, ...]:
+            return tuple(float(v) for v in np.asarray(values, dtype=np.float32))
+
+        rad = dataclasses.replace(self.radial, eta_per_A2=f32(self.radial.eta_per_A2), rs_A=f32(self.radial.rs_A))
+        ang = self.angular
+        if isinstance(ang, ANIAngularFunctions):
+            ang = dataclasses.replace(
+                ang, eta_per_A2=f32(ang.eta_per_A2), zeta=f32(ang.zeta), theta_s=f32(ang.theta_s), rs_A=f32(ang.rs_A)
+            )
+        elif ang is not None:
+            ang = dataclasses.replace(ang, eta_per_A2=f32(ang.eta_per_A2), zeta=f32(ang.zeta))
+        return SymmetryFunctions(self.elements, rad, ang)
+
     # ------------------------------------------------------------------ layout
     @property
     def n_element_pairs(self) -> int:
