@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ActiveLearningJob", "TrainJob", "add_arguments"]
 
 METRICS = ("energy_rmse_meV_per_atom", "force_rmse_meV_per_A", "force_mae_meV_per_A")
-REFERENCES = ("auto", "emt", "asap3-emt", "ase-emt")  # "auto" = "emt": asap3 if installed, else ASE
+# "auto" = "emt": asap3 if installed, else ASE; the xTB names need tblite (surrodyn[xtb])
+REFERENCES = ("auto", "emt", "asap3-emt", "ase-emt", "gfn2-xtb", "gfn1-xtb")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -200,8 +201,9 @@ class ActiveLearningJob:
         Candidate structures (extended XYZ; labels in them are ignored).
     test : tuple of str
         Structures scored every round (their own labels are used when present).
-    reference : {"auto", "emt", "asap3-emt", "ase-emt"}
-        Reference calculator of :func:`surrodyn.md.make_calculator`; ``auto`` is ``emt``.
+    reference : {"auto", "emt", "asap3-emt", "ase-emt", "gfn2-xtb", "gfn1-xtb"}
+        Reference calculator of :func:`surrodyn.md.make_calculator`; ``auto`` is ``emt``; the
+        xTB methods (tblite) are the quantum tier.
     strategies : tuple of str
         Query strategies, among ``surrodyn.potentials.STRATEGIES``.
     seeds : tuple of int

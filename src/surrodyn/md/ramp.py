@@ -34,7 +34,8 @@ from .clusters import ClusterSpec, build_cluster
 __all__ = ["CALCULATORS", "RampConfig", "load_ramp", "make_calculator", "run_ramp"]
 
 #: calculator names accepted by :func:`make_calculator`
-CALCULATORS = ("emt", "asap3-emt", "ase-emt")
+CALCULATORS = ("emt", "asap3-emt", "ase-emt", "gfn2-xtb", "gfn1-xtb")
+_XTB = {"gfn2-xtb": "GFN2-xTB", "gfn1-xtb": "GFN1-xTB"}
 _BOX_PAD_A = 30.0  # vacuum around the cluster in the (non-periodic) cell asap3 needs
 # name of the schedule RampConfig derives from start_K/stop_K: dataclasses.replace() passes it back
 # in, and it is then derived again from the new settings instead of being kept as if given
@@ -46,9 +47,12 @@ def make_calculator(name: str) -> Any:
 
     Parameters
     ----------
-    name : {"emt", "asap3-emt", "ase-emt"}
+    name : {"emt", "asap3-emt", "ase-emt", "gfn2-xtb", "gfn1-xtb"}
         ``emt`` is asap3's EMT when asap3 is installed (25–65× faster) and ASE's pure-Python EMT
-        otherwise; the other two force one implementation.
+        otherwise; ``asap3-emt`` and ``ase-emt`` force one implementation. ``gfn2-xtb`` and
+        ``gfn1-xtb`` are tblite's extended tight binding (Bannwarth, Ehlert & Grimme 2019), the
+        quantum tier of the reference calculations (``pip install 'surrodyn[xtb]'``); neutral
+        systems, at tblite's default electronic temperature.
 
     Returns
     -------
@@ -56,6 +60,12 @@ def make_calculator(name: str) -> Any:
     """
     if name not in CALCULATORS:
         raise param_error("calculator", name, f"one of {CALCULATORS}, or pass an ASE calculator object to run_ramp")
+    if name in _XTB:
+        try:
+            from tblite.ase import TBLite
+        except ImportError:
+            raise ImportError(f"calculator={name!r} needs tblite: pip install 'surrodyn[xtb]'") from None
+        return TBLite(method=_XTB[name], verbosity=0)
     if name in ("emt", "asap3-emt"):
         try:
             from asap3 import EMT as AsapEMT
