@@ -158,6 +158,7 @@ def test_layout_names_and_round_trip(sf):
         (lambda: ANIAngularFunctions((0.1,), (2.0,), (3.5,), (2.0,), 4.0), "theta_s"),
         (lambda: ANIAngularFunctions((0.1, 0.2), (2.0,), (1.0,), (2.0,), 4.0), "theta_s/rs_A"),
         (lambda: SymmetryFunctions.ani(["Cu"], n_sections=0), "n_sections"),
+        (lambda: SymmetryFunctions.ani(["Cu"], angular_start_A=3.5), "angular_start_A"),
         (lambda: SymmetryFunctions.standard(["Cu", "Cu"]), "elements"),
         (lambda: SymmetryFunctions.standard(["Xx"]), "elements"),
         (lambda: SymmetryFunctions.standard(["Cu"], n_radial=0), "n_radial"),

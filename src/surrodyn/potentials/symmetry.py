@@ -330,6 +330,12 @@ class SymmetryFunctions:
         for name, value in (("n_radial", n_radial), ("n_angular_shifts", n_angular_shifts), ("n_sections", n_sections)):
             if int(value) < 1:
                 raise param_error(name, value, "an integer >= 1")
+        for name, start, cutoff in (
+            ("radial_start_A", radial_start_A, radial_cutoff_A),
+            ("angular_start_A", angular_start_A, angular_cutoff_A),
+        ):
+            if not 0 <= start < cutoff:
+                raise param_error(name, start, f"a radius in [0, cutoff={cutoff})")
         rs = [radial_start_A + (radial_cutoff_A - radial_start_A) / n_radial * k for k in range(int(n_radial))]
         radial = RadialFunctions(tuple([float(radial_eta_per_A2)] * len(rs)), tuple(rs), float(radial_cutoff_A))
         shifts = [
