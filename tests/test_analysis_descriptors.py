@@ -22,7 +22,6 @@ from surrodyn.analysis.descriptors import (
     RadialDistribution,
     SOAPAverage,
     Steinhardt,
-    _wigner_3j,
     cna_signatures,
     compute_descriptors,
     default_descriptors,
@@ -30,6 +29,7 @@ from surrodyn.analysis.descriptors import (
     neighbor_pairs,
     steinhardt,
 )
+from surrodyn.analysis.steinhardt import _wigner_3j
 from surrodyn.errors import ConfigError
 
 A_CU = 3.61
