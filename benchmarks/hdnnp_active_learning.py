@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
                     seed=seed,
                     committee_size=args.committee_size,
                     train=TrainConfig(**AL_TRAIN),
-                    **({"diversity_pool": COMMITTEE_POOL} if strategy == "committee" else {}),
+                    **({"diversity_pool": args.committee_pool} if strategy == "committee" else {}),
                 )
                 out = Path(args.out) / pool_name / strategy / f"seed{seed}"
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -170,6 +170,12 @@ def main() -> None:
     p.add_argument("--strategies", nargs="+", default=["autoencoder", "random", "committee"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--committee-size", type=int, default=4)
+    p.add_argument(
+        "--committee-pool",
+        type=int,
+        default=COMMITTEE_POOL,
+        help="diversity pool of the committee (default %(default)s, the documented runs; the library default is 20)",
+    )
     p.add_argument("--summarize", action="store_true")
     args = p.parse_args()
     summarize(args) if args.summarize else run(args)
