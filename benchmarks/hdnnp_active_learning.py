@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> None:
                     strategy=strategy,
                     seed=seed,
                     committee_size=args.committee_size,
-                    train=TrainConfig(**AL_TRAIN),
+                    n_rounds=args.rounds,
+                    train=TrainConfig(**{**AL_TRAIN, "max_epochs": args.max_epochs}),
                     **({"diversity_pool": args.committee_pool} if strategy == "committee" else {}),
                 )
                 out = Path(args.out) / pool_name / strategy / f"seed{seed}"
@@ -170,6 +171,8 @@ def main() -> None:
     p.add_argument("--strategies", nargs="+", default=["autoencoder", "random", "committee"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--committee-size", type=int, default=4)
+    p.add_argument("--max-epochs", type=int, default=AL_TRAIN["max_epochs"], help="training epochs per round")
+    p.add_argument("--rounds", type=int, default=9, help="query rounds after the initial labels (9: 10 -> 100)")
     p.add_argument(
         "--committee-pool",
         type=int,
