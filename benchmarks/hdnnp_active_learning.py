@@ -14,6 +14,9 @@ Usage::
     # convergence check of the per-round training (docs/potentials.md)
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --out /work/runs/hdnnp_al5 \
         --pools imbalanced --strategies random --max-epochs 4000
+    # the worst-atom structure score (docs/potentials.md: worse than the mean)
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --out /work/runs/hdnnp_al6 \
+        --pools imbalanced --strategies autoencoder --rounds 4 --ae-score max
 
 Runs are resumable (``surrodyn.potentials.active_learn``); rerunning skips finished rounds.
 """
@@ -33,7 +36,7 @@ import torch
 from ase.io import read
 
 from surrodyn.md import make_calculator
-from surrodyn.potentials import ActiveLearningConfig, TrainConfig, active_learn
+from surrodyn.potentials import ActiveLearningConfig, AutoencoderConfig, TrainConfig, active_learn
 
 METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "force_rmse_meV_per_A"}
 # No hold-out: at 10-100 labels a 10 % validation set is 1-10 structures and early stopping on it
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> None:
                     n_rounds=args.rounds,
                     train=TrainConfig(**{**AL_TRAIN, "max_epochs": args.max_epochs}),
                     **({"diversity_pool": args.committee_pool} if strategy == "committee" else {}),
+                    **({"autoencoder": AutoencoderConfig(score=args.ae_score)} if strategy == "autoencoder" else {}),
                 )
                 out = Path(args.out) / pool_name / strategy / f"seed{seed}"
                 t0, c0 = time.perf_counter(), time.process_time()
@@ -189,6 +193,12 @@ def main() -> None:
         type=int,
         default=COMMITTEE_POOL,
         help="diversity pool of the committee (default %(default)s, the documented runs; the library default is 20)",
+    )
+    p.add_argument(
+        "--ae-score",
+        choices=["mean", "max"],
+        default=AutoencoderConfig().score,
+        help="how the autoencoder query turns per-atom errors into a structure score (default %(default)s)",
     )
     p.add_argument("--summarize", action="store_true")
     args = p.parse_args()

@@ -116,6 +116,34 @@ def test_evaluate_reproduces_the_test_metrics(trained, data, tmp_path, capsys):
     assert (tmp_path / "eval/parity.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_evaluate_group_by_breaks_the_errors_down_and_recombines(trained, data, tmp_path, capsys):
+    frames = rattled_cu13(6, seed=5)
+    for k, atoms in enumerate(frames):
+        atoms.info["condition"] = "hot" if k % 3 == 0 else "cold"
+    write(tmp_path / "grouped.extxyz", frames, format="extxyz")
+    capsys.readouterr()
+    args = ("--group-by", "condition", "--out")
+    assert run("evaluate", trained, tmp_path / "grouped.extxyz", *args, tmp_path / "e") == 0
+    out = capsys.readouterr().out
+    got = json.loads((tmp_path / "e/metrics.json").read_text())
+    groups = got["by_group"]
+    assert got["group_by"] == "condition" and sorted(groups) == ["cold", "hot"]
+    assert [groups[g]["n_structures"] for g in ("cold", "hot")] == [4, 2]
+    # the groups partition the structures (13 atoms each), so their mean squares recombine exactly
+    for key in ("energy_rmse_meV_per_atom", "force_rmse_meV_per_A"):
+        total = sum(m["n_structures"] * m[key] ** 2 for m in groups.values()) / 6
+        assert np.sqrt(total) == pytest.approx(got[key], rel=1e-9)
+    assert all(abs(m["energy_bias_meV_per_atom"]) <= m["energy_rmse_meV_per_atom"] + 1e-12 for m in groups.values())
+    assert "hot" in out and "E bias" in out
+    # a frame without the key is named, and nothing is written
+    frames[2].info.pop("condition")
+    write(tmp_path / "partial.extxyz", frames, format="extxyz")
+    assert run("evaluate", trained, tmp_path / "partial.extxyz", *args, tmp_path / "p") == 2
+    err = capsys.readouterr().err
+    assert "1 of 6 frames lack" in err and "frame 2" in err
+    assert not (tmp_path / "p").exists()
+
+
 def al_config(data: Path, out: Path, strategies: list[str]) -> dict:
     return {
         "pool": str(data / "pool.extxyz"),

@@ -16,7 +16,16 @@ from ase.md.verlet import VelocityVerlet
 
 from _potentials_reference import torch_fingerprints
 from surrodyn.errors import ConfigError
-from surrodyn.potentials import HDNNP, AtomicNetworks, FingerprintSet, SymmetryFunctions, TrainConfig, errors, fit
+from surrodyn.potentials import (
+    HDNNP,
+    AtomicNetworks,
+    FingerprintSet,
+    SymmetryFunctions,
+    TrainConfig,
+    errors,
+    errors_by_group,
+    fit,
+)
 
 
 def labelled(atoms: Atoms) -> Atoms:
@@ -114,6 +123,30 @@ def test_training_learns_emt_far_better_than_the_mean_force_baseline(trained):
     e_spread = 1e3 * np.std(test.energy / test.n_atoms)
     assert m["force_rmse_meV_per_A"] < 0.25 * rms_force
     assert m["energy_rmse_meV_per_atom"] < 0.5 * e_spread
+
+
+def test_errors_by_group_match_hand_computed_residuals(trained):
+    pot, _ = trained
+    frames = rattled(4, seed=98) + rattled(3, seed=97, sigma=0.2)
+    data = FingerprintSet(frames, pot.descriptor)
+    groups = ["a"] * 4 + [7] * 3  # any labels, compared as strings
+    by = errors_by_group(pot, data, groups)
+    assert list(by) == ["7", "a"]
+    for name, rows in (("a", range(4)), ("7", range(4, 7))):
+        dE = np.array([(pot.predict(frames[k])["energy"] - data.energy[k]) / len(frames[k]) for k in rows])
+        dF = np.concatenate([pot.predict(frames[k])["forces"] - data.forces[k].numpy() for k in rows])
+        m = by[name]
+        assert m["n_structures"] == len(rows)
+        # predict() works in float64 from fresh fingerprints, the set in float32: 1e-4 meV apart at most
+        assert m["energy_bias_meV_per_atom"] == pytest.approx(1e3 * dE.mean(), abs=1e-4)
+        assert m["energy_rmse_meV_per_atom"] == pytest.approx(1e3 * np.sqrt(np.mean(dE**2)), abs=1e-4)
+        assert m["force_rmse_meV_per_A"] == pytest.approx(1e3 * np.sqrt(np.mean(dF**2)), abs=1e-3)
+        assert m["force_mae_meV_per_A"] == pytest.approx(1e3 * np.mean(np.abs(dF)), abs=1e-3)
+    # one group is the whole set
+    whole = errors_by_group(pot, data, ["all"] * 7)["all"]
+    assert {k: whole[k] for k in errors(pot, data)} == pytest.approx(errors(pot, data), rel=1e-12)
+    with pytest.raises(ConfigError, match="3 group labels for 7 structures"):
+        errors_by_group(pot, data, ["a", "b", "c"])
 
 
 def test_save_load_round_trip_and_no_stale_inference_copy(tmp_path, trained):

@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("model", help="potential directory (or a `potential train` output directory)")
     ev.add_argument("data", nargs="+", help="labelled extended-XYZ file(s)")
     ev.add_argument("--out", help="write metrics.json and parity.png into this directory")
+    ev.add_argument(
+        "--group-by",
+        metavar="KEY",
+        help="also break the errors down by this per-frame info key (e.g. condition, temperature_K)",
+    )
     ev.set_defaults(func=_evaluate)
 
     al = sub.add_parser("active-learn", help="compare query strategies over seeds (resumable; YAML config)")
@@ -405,16 +410,36 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     _require_ase()
     from ..plot.potentials import save_figure
-    from ..potentials import HDNNP, FingerprintSet, errors
+    from ..potentials import HDNNP, FingerprintSet, errors, errors_by_group
 
     potential = HDNNP.load(_model_dir(args.model))
     frames = _read(tuple(args.data), "data")
+    groups = None
+    if args.group_by:
+        missing = [k for k, a in enumerate(frames) if args.group_by not in a.info]
+        if missing:
+            keys = sorted(frames[missing[0]].info)
+            raise ConfigError(
+                f"--group-by {args.group_by!r}: {len(missing)} of {len(frames)} frames lack that info key "
+                f"(first: frame {missing[0]}, whose keys are {keys})."
+            )
+        groups = [a.info[args.group_by] for a in frames]
     data = FingerprintSet(frames, potential.descriptor)
     metrics = errors(potential, data)
     print(f"{len(data)} structures: {_errors_line(metrics)}")
+    by_group = errors_by_group(potential, data, groups) if groups is not None else None
+    if by_group is not None:
+        width = max(len(args.group_by), *(len(g) for g in by_group))
+        print(f"{args.group_by:<{width}}  {'n':>4}  {'E bias':>8}  {'E RMSE':>8}  {'F RMSE':>7}  (meV/atom, meV/Å)")
+        for g, m in by_group.items():
+            print(
+                f"{g:<{width}}  {m['n_structures']:>4d}  {m['energy_bias_meV_per_atom']:>+8.2f}  "
+                f"{m['energy_rmse_meV_per_atom']:>8.2f}  {m['force_rmse_meV_per_A']:>7.1f}"
+            )
     if args.out:
         out = _out_dir(args.out)
-        _write_json(out / "metrics.json", {**metrics, "model": str(args.model), "data": list(args.data)})
+        extra = {"group_by": args.group_by, "by_group": by_group} if by_group is not None else {}
+        _write_json(out / "metrics.json", {**metrics, **extra, "model": str(args.model), "data": list(args.data)})
         save_figure(_parity(potential, data, f"{len(data)} structures"), out / "parity.png")
         print(f"wrote {out}/metrics.json and parity.png")
     return 0

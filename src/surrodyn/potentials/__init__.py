@@ -21,7 +21,7 @@ from .model import AtomicNetworks, Batch, Prediction, predict_batch
 from .potential import HDNNP
 from .query import AutoencoderConfig, AutoencoderQuery, CommitteeQuery, Query, QueryContext, RandomQuery, select
 from .symmetry import AngularFunctions, ANIAngularFunctions, Fingerprints, RadialFunctions, SymmetryFunctions
-from .train import TrainConfig, TrainResult, energy_force_loss, errors, fit
+from .train import TrainConfig, TrainResult, energy_force_loss, errors, errors_by_group, fit
 
 __all__ = [
     "HDNNP",
@@ -50,6 +50,7 @@ __all__ = [
     "active_learn",
     "energy_force_loss",
     "errors",
+    "errors_by_group",
     "fit",
     "labels_of",
     "make_query",

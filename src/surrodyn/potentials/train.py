@@ -135,18 +135,64 @@ def energy_force_loss(
     return energy_weight * e + force_weight * f
 
 
-def errors(potential: HDNNP, data: FingerprintSet) -> dict[str, float]:
-    """Energy RMSE (meV/atom), force RMSE over components (meV/Å) and force MAE on ``data``."""
+def _residuals(potential: HDNNP, data: FingerprintSet) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per-atom energy residuals (eV) and per-structure force residuals (eV/Å), predicted minus reference."""
     if data.energy is None or data.forces is None:
         raise ConfigError("errors() needs a labelled FingerprintSet (reference energies and forces).")
     energy, forces = potential.predict_set(data)
     dE = (energy - data.energy) / data.n_atoms
-    dF = np.concatenate([f - ref.numpy() for f, ref in zip(forces, data.forces, strict=True)])
+    return dE, [f - ref.numpy() for f, ref in zip(forces, data.forces, strict=True)]
+
+
+def _summary(dE: np.ndarray, dF: np.ndarray) -> dict[str, float]:
     return {
         "energy_rmse_meV_per_atom": 1e3 * float(np.sqrt(np.mean(dE**2))),
         "force_rmse_meV_per_A": 1e3 * float(np.sqrt(np.mean(dF**2))),
         "force_mae_meV_per_A": 1e3 * float(np.mean(np.abs(dF))),
     }
+
+
+def errors(potential: HDNNP, data: FingerprintSet) -> dict[str, float]:
+    """Energy RMSE (meV/atom), force RMSE over components (meV/Å) and force MAE on ``data``."""
+    dE, dF = _residuals(potential, data)
+    return _summary(dE, np.concatenate(dF))
+
+
+def errors_by_group(potential: HDNNP, data: FingerprintSet, groups: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """Break the errors of :func:`errors` down by group of structures, with the mean energy bias.
+
+    A test error is often dominated by a few conditions (a size, a temperature, a phase the
+    training set barely covers); the breakdown shows which, and the sign of the bias shows whether
+    the potential over- or under-binds them.
+
+    Parameters
+    ----------
+    potential : HDNNP
+    data : FingerprintSet
+        Labelled structures.
+    groups : sequence
+        One label per structure (e.g. ``atoms.info["condition"]``); compared as strings.
+
+    Returns
+    -------
+    dict
+        ``{group: {"n_structures", "energy_bias_meV_per_atom", "energy_rmse_meV_per_atom",
+        "force_rmse_meV_per_A", "force_mae_meV_per_A"}}`` in sorted group order. The energy bias is
+        the mean of predicted minus reference energy per atom.
+    """
+    labels = np.array([str(g) for g in groups])
+    if len(labels) != len(data):
+        raise ConfigError(f"{len(labels)} group labels for {len(data)} structures: give one per structure.")
+    dE, dF = _residuals(potential, data)
+    out: dict[str, dict[str, float]] = {}
+    for g in sorted(set(labels)):
+        rows = np.flatnonzero(labels == g)
+        out[g] = {
+            "n_structures": len(rows),
+            "energy_bias_meV_per_atom": 1e3 * float(dE[rows].mean()),
+            **_summary(dE[rows], np.concatenate([dF[k] for k in rows])),
+        }
+    return out
 
 
 def _scaling(data: FingerprintSet, train: np.ndarray, n_elements: int) -> tuple[torch.Tensor, ...]:
