@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -25,6 +27,7 @@ from surrodyn.potentials import (
     errors,
     errors_by_group,
     fit,
+    refit_output_layer,
 )
 
 
@@ -205,6 +208,7 @@ def test_calculator_refuses_stress_for_a_cluster(trained):
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"force_weight": 0, "energy_weight": 0}, "force_weight"),
         ({"min_validation": -1}, "min_validation"),
+        ({"refit_output": "yes"}, "refit_output"),
     ],
 )
 def test_bad_training_settings_name_the_parameter(kwargs, match):
@@ -234,3 +238,83 @@ def test_the_cpu_budget_stops_training_after_the_epoch_that_exceeds_it():
     sf = SymmetryFunctions.standard(["Cu"], n_radial=4, zetas=(1.0,))
     res = fit(frames, sf, TrainConfig(hidden=(4,), max_epochs=50, max_time_s=1e-9))
     assert len(res.history["epoch"]) == 1
+
+
+def _self_labelled(pot: HDNNP, n: int, seed: int) -> FingerprintSet:
+    """Rattled Cu13 and Cu10Ag3 labelled by ``pot`` itself (float64), so an exact output layer exists.
+
+    Two compositions, or only one combination of the two elements' biases would be determined.
+    """
+    frames = [a.copy() for a in rattled(n // 2, seed=seed, alloy=True) + rattled(n - n // 2, seed=seed + 1)]
+    data = FingerprintSet(frames, pot.descriptor, labelled=False, dtype=torch.float64)
+    energy, forces = pot.predict_set(data)
+    return data.labelled_subset(range(n), energy, forces)
+
+
+def _output_layers(pot: HDNNP) -> list[np.ndarray]:
+    return [torch.cat([m[-1].weight.reshape(-1), m[-1].bias]).detach().double().numpy() for m in pot.network.nets]
+
+
+def test_output_refit_recovers_the_exact_output_layer_of_a_two_element_network():
+    pot = _random_potential(("Cu", "Ag"), seed=5)
+    data = _self_labelled(pot, 6, seed=6)
+    exact = _output_layers(pot)
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():  # scramble both output layers; the hidden layers stay
+        for m in pot.network.nets:
+            m[-1].weight.add_(torch.randn(m[-1].weight.shape, generator=generator))
+            m[-1].bias.add_(1.0)
+    info = refit_output_layer(pot.network, data)
+    assert info["updated"] and info["loss_before"] > 1e-4
+    assert info["loss_after"] < 1e-12 * info["loss_before"]
+    for got, want in zip(_output_layers(pot), exact, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_output_refit_keeps_the_layer_of_an_element_absent_from_the_data(trained):
+    pot = _random_potential(("Cu", "Ag"), seed=8)
+    before = _output_layers(pot)
+    cu_only = FingerprintSet(rattled(4, seed=9), pot.descriptor)
+    info = refit_output_layer(pot.network, cu_only)
+    after = _output_layers(pot)
+    assert info["updated"]
+    assert not np.allclose(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+
+
+def test_output_refit_lowers_the_training_loss_measured_independently(trained):
+    pot, frames = trained
+    data = FingerprintSet(frames, pot.descriptor)
+    net = copy.deepcopy(pot.network)
+    net.offset.add_(0.01)  # a per-atom energy offset Adam would leave; the bias can absorb it
+    shifted = HDNNP(pot.descriptor, net)
+
+    def loss(p: HDNNP) -> float:
+        m = errors(p, data)
+        return (m["energy_rmse_meV_per_atom"] ** 2 + m["force_rmse_meV_per_A"] ** 2) * 1e-6
+
+    before, shifted_energy = loss(shifted), errors(shifted, data)["energy_rmse_meV_per_atom"]
+    info = refit_output_layer(net, data)
+    refitted = HDNNP(pot.descriptor, net)
+    assert info["updated"]
+    assert before == pytest.approx(info["loss_before"], rel=1e-3)
+    assert loss(refitted) == pytest.approx(info["loss_after"], rel=1e-3)
+    # no worse than the trained potential itself (float32 write-back aside): the loss's minimum
+    assert loss(refitted) < loss(pot) * (1 + 1e-6)
+    assert shifted_energy > 9.0  # the 10 meV/atom shift
+    assert errors(refitted, data)["energy_rmse_meV_per_atom"] < 0.2 * shifted_energy
+
+
+def test_fit_records_the_output_refit_and_can_skip_it():
+    frames = rattled(12, seed=3)
+    sf = SymmetryFunctions.standard(["Cu"], n_radial=4, zetas=(1.0,))
+    on = fit(frames, sf, TrainConfig(hidden=(4,), max_epochs=5)).potential.metadata["output_refit"]
+    assert on["loss_after"] <= on["loss_before"]
+    assert (
+        fit(frames, sf, TrainConfig(hidden=(4,), max_epochs=5, refit_output=False)).potential.metadata["output_refit"]
+        is None
+    )
+    held = TrainConfig(hidden=(4,), max_epochs=5, validation_fraction=0.5, min_validation=2)
+    refit = fit(frames, sf, held).potential.metadata["output_refit"]
+    if refit["updated"]:
+        assert refit["val_loss_after"] <= refit["val_loss_before"]

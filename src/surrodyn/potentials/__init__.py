@@ -21,7 +21,7 @@ from .model import AtomicNetworks, Batch, Prediction, predict_batch
 from .potential import HDNNP
 from .query import AutoencoderConfig, AutoencoderQuery, CommitteeQuery, Query, QueryContext, RandomQuery, select
 from .symmetry import AngularFunctions, ANIAngularFunctions, Fingerprints, RadialFunctions, SymmetryFunctions
-from .train import TrainConfig, TrainResult, energy_force_loss, errors, errors_by_group, fit
+from .train import TrainConfig, TrainResult, energy_force_loss, errors, errors_by_group, fit, refit_output_layer
 
 __all__ = [
     "HDNNP",
@@ -55,6 +55,7 @@ __all__ = [
     "labels_of",
     "make_query",
     "predict_batch",
+    "refit_output_layer",
     "select",
     "structure_key",
 ]
