@@ -88,6 +88,8 @@ def test_train_writes_potential_metrics_and_figures(trained):
         assert set(values) == {"energy_rmse_meV_per_atom", "force_rmse_meV_per_A", "force_mae_meV_per_A"}
         assert all(np.isfinite(v) and v > 0 for v in values.values())
         assert values["force_mae_meV_per_A"] <= values["force_rmse_meV_per_A"]
+    refit = metrics["output_refit"]  # on by default; its training-loss record is in metrics.json
+    assert refit["loss_after"] <= refit["loss_before"]
     model = json.loads((trained / "potential/model.json").read_text())
     assert model["metadata"]["metrics"]["test"] == metrics["test"]
     assert model["descriptor"]["radial"]["rs_A"] and len(model["descriptor"]["radial"]["rs_A"]) == 4

@@ -391,6 +391,7 @@ def _train(args: argparse.Namespace) -> int:
         "best_epoch": result.best_epoch,
         "epochs": len(result.history.get("epoch", [])),
         "seconds": result.seconds,
+        "output_refit": potential.metadata.get("output_refit"),
     }
     potential.metadata.update({"data": list(job.data), "test": list(job.test or []), "metrics": metrics})
     potential.save(out / "potential")
@@ -400,6 +401,11 @@ def _train(args: argparse.Namespace) -> int:
     shown, which = (test_set, "test") if test_set is not None else (train_set, "training")
     save_figure(_parity(potential, shown, f"{which} set ({len(shown)} structures)"), out / "parity.png")
     print(f"trained {metrics['epochs']} epochs in {result.seconds:.1f} s (best epoch {result.best_epoch})")
+    refit = metrics["output_refit"]
+    if refit is not None and refit["updated"]:
+        print(f"  output-layer refit: training loss {100 * (refit['loss_after'] / refit['loss_before'] - 1):+.1f} %")
+    elif refit is not None:
+        print("  output-layer refit not kept: it did not lower the training loss or it raised the validation loss")
     print(f"  train: {_errors_line(metrics['train'])}")
     if metrics["test"] is not None:
         print(f"  test:  {_errors_line(metrics['test'])}")
