@@ -11,13 +11,16 @@ steps) with ``surrodyn.md.sample_configurations`` and labelled with EMT energies
 - ``manifest.json``: counts, seeds, calculator and version, command, timings and the per-condition
   summary printed at the end.
 
-Every (file, condition) pair is its own MD run with its own seed, so the files share no frame. The
-frames of a file are ordered by condition and time; ``info`` carries ``condition``, ``temperature_K``,
-``seed``, ``frame`` (within its run), ``pool`` (the file) and ``index`` (the position in the file).
+Every (file, condition) pair is its own MD run with its own seed, so the files share no frame;
+``--runs-per-condition K`` splits each into K independent runs (own seeds, own equilibration), so a
+condition is sampled from K starting points rather than one trajectory. The frames of a file are
+ordered by condition, run and time; ``info`` carries ``condition``, ``temperature_K``, ``seed``,
+``run``, ``frame`` (within its run), ``pool`` (the file) and ``index`` (the position in the file).
 Each file is written atomically; ``manifest.json`` is written last.
 
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py                 # ~1 min with asap3
     python benchmarks/hdnnp_data.py --smoke --out /tmp/hdnnp_smoke   # a few seconds with asap3
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py --runs-per-condition 5 --out /work/runs/hdnnp_data_k5
 """
 
 from __future__ import annotations
@@ -83,9 +86,12 @@ def plan(test_per_condition: int, pool_size: int, majority_fraction: float) -> d
     }
 
 
-def run_seed(base: int, pool: int, condition: int) -> int:
-    """Seed of one MD run; distinct for every (file, condition) pair of a given base seed."""
-    return 1000 * base + 100 * pool + condition
+def run_seed(base: int, pool: int, condition: int, run: int = 0) -> int:
+    """Seed of one MD run; distinct for every (file, condition, run) of a given base seed.
+
+    Run 0 keeps the seeds of the one-run-per-condition data sets.
+    """
+    return 1000 * base + 100 * pool + condition + 1_000_000 * run
 
 
 def calculator_identity(name: str) -> dict[str, str]:
@@ -168,9 +174,17 @@ def main() -> None:
     ap.add_argument("--calculator", default="auto", choices=("auto", *CALCULATORS))
     ap.add_argument("--seed", type=int, default=0, help="base seed; run seeds are 1000*seed + 100*file + condition")
     ap.add_argument("--smoke", action="store_true", help="1 test frame per condition, pools of 57, 100 eq. steps")
+    ap.add_argument(
+        "--runs-per-condition",
+        type=int,
+        default=1,
+        help="independent MD runs per (file, condition), the frames split evenly over them (default 1)",
+    )
     args = ap.parse_args()
     if args.seed < 0:
         ap.error(f"--seed={args.seed} is not allowed: expected an integer >= 0.")
+    if args.runs_per_condition < 1:
+        ap.error(f"--runs-per-condition={args.runs_per_condition} is not allowed: expected an integer >= 1.")
     sizes = SMOKE if args.smoke else FULL
     out = Path(args.out or ("/work/runs/hdnnp_data_smoke" if args.smoke else "/work/runs/hdnnp_data"))
     out.mkdir(parents=True, exist_ok=True)
@@ -183,23 +197,31 @@ def main() -> None:
         for c, (cond, n) in enumerate(zip(CONDITIONS, counts[pool], strict=True)):
             if n == 0:
                 continue
-            seed = run_seed(args.seed, p, c)
-            t0 = time.perf_counter()
-            new = sample_configurations(
-                cond,
-                n,
-                equilibration_steps=sizes["equilibration_steps"],
-                seed=seed,
-                calculator=args.calculator,
-                **MD,
-            )
-            runs.append(
-                {"pool": pool, "condition": cond.label, "seed": seed, "frames": n, "wall_s": time.perf_counter() - t0}
-            )
-            for f in new:
-                f.info["pool"] = pool
-            frames += new
-            by_condition[cond.label] += new
+            for r, n_run in enumerate(split_evenly(n, min(args.runs_per_condition, n))):
+                seed = run_seed(args.seed, p, c, r)
+                t0 = time.perf_counter()
+                new = sample_configurations(
+                    cond,
+                    n_run,
+                    equilibration_steps=sizes["equilibration_steps"],
+                    seed=seed,
+                    calculator=args.calculator,
+                    **MD,
+                )
+                runs.append(
+                    {
+                        "pool": pool,
+                        "condition": cond.label,
+                        "run": r,
+                        "seed": seed,
+                        "frames": n_run,
+                        "wall_s": time.perf_counter() - t0,
+                    }
+                )
+                for f in new:
+                    f.info["pool"], f.info["run"] = pool, r
+                frames += new
+                by_condition[cond.label] += new
         for i, f in enumerate(frames):
             f.info["index"] = i
         text = io.StringIO()
@@ -218,7 +240,11 @@ def main() -> None:
         "smoke": bool(args.smoke),
         "seed": args.seed,
         "calculator": calculator_identity(args.calculator),
-        "md": {**MD, "equilibration_steps": sizes["equilibration_steps"]},
+        "md": {
+            **MD,
+            "equilibration_steps": sizes["equilibration_steps"],
+            "runs_per_condition": args.runs_per_condition,
+        },
         "files": files,
         "counts": {pool: {c.label: n for c, n in zip(CONDITIONS, counts[pool], strict=True)} for pool in POOLS},
         "runs": runs,
