@@ -248,7 +248,7 @@ def refit_output_layer(
     energy_weight: float = 1.0,
     force_weight: float = 1.0,
     batch_size: int = 32,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     r"""Solve the output layer of every element's network by linear least squares, in place.
 
     With the hidden layers fixed, the energy and the forces of an HDNNP are linear in the output
