@@ -172,7 +172,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="output directory (default /work/runs/hdnnp_data, _smoke with --smoke)")
     ap.add_argument("--calculator", default="auto", choices=("auto", *CALCULATORS))
-    ap.add_argument("--seed", type=int, default=0, help="base seed; run seeds are 1000*seed + 100*file + condition")
+    ap.add_argument(
+        "--seed", type=int, default=0, help="base seed; run seeds are 1000*seed + 100*file + condition + 1000000*run"
+    )
     ap.add_argument("--smoke", action="store_true", help="1 test frame per condition, pools of 57, 100 eq. steps")
     ap.add_argument(
         "--runs-per-condition",

@@ -132,6 +132,18 @@ class AtomicNetworks(nn.Module):
         return out
 
 
+def forces_from_fingerprint_gradient(
+    dE_dG: torch.Tensor, batch: Batch, dG: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Contract ∂E/∂G with the pair Jacobian: forces (eV/Å) and the per-pair terms ``c_p``.
+
+    ``dG`` overrides ``batch.dG`` (e.g. a float64 copy).
+    """
+    c = torch.einsum("pd,pdx->px", dE_dG.index_select(0, batch.pair_i), batch.dG if dG is None else dG)
+    F = c.new_zeros(dE_dG.shape[0], 3).index_add(0, batch.pair_i, c).index_add(0, batch.pair_j, -c)
+    return F, c
+
+
 def predict_batch(
     model: AtomicNetworks, batch: Batch, *, forces: bool = True, virial: bool = False, create_graph: bool = False
 ) -> Prediction:
@@ -158,9 +170,7 @@ def predict_batch(
     if not (forces or virial):
         return Prediction(energy, atomic, None, None)
     (dE_dG,) = torch.autograd.grad(atomic.sum(), G, create_graph=create_graph)
-    c = torch.einsum("pd,pdx->px", dE_dG.index_select(0, batch.pair_i), batch.dG)
-    F = torch.zeros(G.shape[0], 3, dtype=c.dtype, device=c.device)
-    F = F.index_add(0, batch.pair_i, c).index_add(0, batch.pair_j, -c)
+    F, c = forces_from_fingerprint_gradient(dE_dG, batch)
     W = None
     if virial:
         if batch.R is None:

@@ -21,7 +21,7 @@ from ase import Atoms
 
 from ..errors import ConfigError, param_error
 from .dataset import FingerprintSet
-from .model import AtomicNetworks, Batch, Prediction, predict_batch
+from .model import AtomicNetworks, Batch, Prediction, forces_from_fingerprint_gradient, predict_batch
 from .potential import HDNNP
 from .symmetry import SymmetryFunctions
 
@@ -208,12 +208,15 @@ def errors_by_group(potential: HDNNP, data: FingerprintSet, groups: Sequence[Any
     return out
 
 
-def _output_basis(net: AtomicNetworks, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+def _output_basis(
+    net: AtomicNetworks, bodies: list[torch.nn.Module], batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Energies and forces of a batch as linear maps of the output-layer parameters.
 
-    Column ``e * (H + 1) + j`` is the contribution of weight ``j`` of element ``e``'s output layer,
-    column ``e * (H + 1) + H`` that of its bias; the per-element offsets are not included.
-    Returns ``A_E`` of shape ``(n_structures, P)`` and ``A_F`` of shape ``(3 n_atoms, P)``.
+    ``bodies`` are float64 copies of the hidden layers of every element's network. Column
+    ``e * (H + 1) + j`` is the contribution of weight ``j`` of element ``e``'s output layer, column
+    ``e * (H + 1) + H`` that of its bias; the per-element offsets are not included. Returns ``A_E``
+    of shape ``(n_structures, P)`` and ``A_F`` of shape ``(3 n_atoms, P)``.
     """
     width = net.hidden[-1] + 1
     G = batch.G.detach().double().requires_grad_(True)
@@ -222,21 +225,19 @@ def _output_basis(net: AtomicNetworks, batch: Batch) -> tuple[torch.Tensor, torc
     A_E = G.new_zeros(batch.n_structures, net.n_elements * width)
     A_F = G.new_zeros(n_atoms, 3, net.n_elements * width)
     scale = float(net.energy_scale)
-    for e, mlp in enumerate(net.nets):
+    for e, body in enumerate(bodies):
         idx = torch.nonzero(batch.species == e, as_tuple=True)[0]
         if idx.numel() == 0:
             continue
         x = (G.index_select(0, idx) - net.g_mean[e].double()) / net.g_std[e].double()
-        h = copy.deepcopy(mlp[:-1]).double()(x)
+        h = body(x)
         features = torch.cat([h.detach(), h.new_ones(len(idx), 1)], 1)
         A_E[:, e * width : (e + 1) * width] = A_E.new_zeros(batch.n_structures, width).index_add(
             0, batch.structure.index_select(0, idx), features
         )
         for j in range(width - 1):
             (g,) = torch.autograd.grad(h[:, j].sum(), G, retain_graph=j < width - 2)
-            c = torch.einsum("pd,pdx->px", g.index_select(0, batch.pair_i), dG)
-            F = c.new_zeros(n_atoms, 3).index_add(0, batch.pair_i, c).index_add(0, batch.pair_j, -c)
-            A_F[:, :, e * width + j] = F
+            A_F[:, :, e * width + j] = forces_from_fingerprint_gradient(g, batch, dG)[0]
     return scale * A_E, scale * A_F.reshape(3 * n_atoms, -1)
 
 
@@ -293,9 +294,10 @@ def refit_output_layer(
     # R factor of the weighted system [A | y], one block of structures at a time: memory stays
     # O(P^2) for any number of structures, and the conditioning is that of A, not of A^T A
     R = np.zeros((0, net.n_elements * width + 1))
+    bodies = [copy.deepcopy(mlp[:-1]).double() for mlp in net.nets]
     for chunk in np.array_split(idx, max(1, math.ceil(len(idx) / batch_size))):
         batch, _, forces = data.batch(list(chunk))
-        A_E, A_F = _output_basis(net, batch)
+        A_E, A_F = _output_basis(net, bodies, batch)
         n = data.n_atoms[chunk].astype(float)
         y_E = (data.energy[chunk] - data.composition[chunk].astype(float) @ offset) / n
         block = np.concatenate(
