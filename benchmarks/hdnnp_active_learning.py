@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from ase.io import read
 
+from surrodyn.data.io import atomic_write_bytes
 from surrodyn.md import make_calculator
 from surrodyn.potentials import ActiveLearningConfig, AutoencoderConfig, TrainConfig, active_learn
 
@@ -109,15 +110,10 @@ def _labels_to_reach(n: np.ndarray, err: np.ndarray, level: float) -> float:
     return float(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0))
 
 
-def summarize(args: argparse.Namespace) -> dict:
-    """Mean ± sd curves, labels to reach random's mean 100-label error (mean curve and per seed), cost ratio."""
-    from surrodyn.plot.potentials import plot_learning_curves
-
-    root = Path(args.out)
-    summary: dict = {"machine": platform.processor() or platform.machine(), "python": sys.version.split()[0]}
+def _entries_from_runs(root: Path) -> dict:
+    """Per pool and strategy: label counts, per-seed curves and costs of the finished runs under ``root``."""
+    found: dict = {}
     for pool_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        pool: dict = {}
-        curves: dict = {m: {} for m in METRICS}
         for sdir in sorted(p for p in pool_dir.iterdir() if p.is_dir()):
             runs = []
             for run_dir in sorted(sdir.glob("seed*")):
@@ -130,19 +126,56 @@ def summarize(args: argparse.Namespace) -> dict:
                 runs.append(rounds)
             if not runs:
                 continue
-            n = np.array([r["n_labels"] for r in runs[0]])
-            entry = {"n_labels": n.tolist(), "seeds": len(runs)}
-            for key, metric in METRICS.items():
-                err = np.array([[r["metrics"][metric] for r in rounds] for rounds in runs])
-                entry[key] = {
-                    "mean": err.mean(0).tolist(),
-                    "sd": err.std(0, ddof=1 if len(runs) > 1 else 0).tolist(),
-                    "per_seed": err.tolist(),
+            found.setdefault(pool_dir.name, {})[sdir.name] = {
+                "n_labels": [r["n_labels"] for r in runs[0]],
+                "seeds": len(runs),
+                "source": str(sdir),
+                **{
+                    key: {"per_seed": [[r["metrics"][metric] for r in rounds] for rounds in runs]}
+                    for key, metric in METRICS.items()
+                },
+                "cost_s": [float(sum(r["train_s"] + r["query_s"] for r in rounds)) for rounds in runs],
+                "query_s": [float(sum(r["query_s"] for r in rounds)) for rounds in runs],
+            }
+    return found
+
+
+def summarize(args: argparse.Namespace) -> dict:
+    """Mean ± sd curves, labels to reach random's mean 100-label error (mean curve and per seed), cost ratio.
+
+    Strategies with no finished run under ``--out`` are taken from the ``--with-summary`` files
+    (an earlier summary's per-seed curves and costs), and marked with their source.
+    """
+    from surrodyn.plot.potentials import plot_learning_curves
+
+    root = Path(args.out)
+    summary: dict = {"machine": platform.processor() or platform.machine(), "python": sys.version.split()[0]}
+    found = _entries_from_runs(root)
+    for path in args.with_summary or []:
+        stored = json.loads(Path(path).read_text())
+        for pool_name, pool in stored.items():
+            if not isinstance(pool, dict):
+                continue
+            for strategy, entry in pool.items():
+                if not (isinstance(entry, dict) and "n_labels" in entry) or strategy in found.get(pool_name, {}):
+                    continue
+                found.setdefault(pool_name, {})[strategy] = {
+                    "n_labels": entry["n_labels"],
+                    "seeds": entry["seeds"],
+                    "source": str(path),
+                    **{key: {"per_seed": entry[key]["per_seed"]} for key in METRICS},
+                    "cost_s": entry["cost_s"],
+                    "query_s": entry["query_s"],
                 }
-                curves[key][sdir.name] = [(n, e) for e in err]
-            entry["cost_s"] = [float(sum(r["train_s"] + r["query_s"] for r in rounds)) for rounds in runs]
-            entry["query_s"] = [float(sum(r["query_s"] for r in rounds)) for rounds in runs]
-            pool[sdir.name] = entry
+    for pool_name, pool in sorted(found.items()):
+        curves: dict = {m: {} for m in METRICS}
+        for name, entry in pool.items():
+            n = np.array(entry["n_labels"])
+            for key in METRICS:
+                err = np.array(entry[key]["per_seed"])
+                entry[key]["mean"] = err.mean(0).tolist()
+                entry[key]["sd"] = err.std(0, ddof=1 if len(err) > 1 else 0).tolist()
+                curves[key][name] = [(n, e) for e in err]
         if "random" in pool:
             for key in METRICS:
                 level = pool["random"][key]["mean"][-1]
@@ -164,10 +197,10 @@ def summarize(args: argparse.Namespace) -> dict:
                 fig = plot_learning_curves(
                     curves[key], metric_label=label, reference_level=level, reference_label="random, final round"
                 )
-                fig.axes[0].set_title(f"{pool_dir.name} pool")
-                fig.savefig(root / f"learning_{pool_dir.name}_{key}.png", dpi=120, bbox_inches="tight")
-        summary[pool_dir.name] = pool
-    (root / "summary.json").write_text(json.dumps(summary, indent=1))
+                fig.axes[0].set_title(f"{pool_name} pool")
+                fig.savefig(root / f"learning_{pool_name}_{key}.png", dpi=120, bbox_inches="tight")
+        summary[pool_name] = pool
+    atomic_write_bytes(root / "summary.json", json.dumps(summary, indent=1).encode())
     print(json.dumps(summary, indent=1))
     return summary
 
@@ -201,6 +234,12 @@ def main() -> None:
         help="how the autoencoder query turns per-atom errors into a structure score (default %(default)s)",
     )
     p.add_argument("--summarize", action="store_true")
+    p.add_argument(
+        "--with-summary",
+        nargs="+",
+        metavar="JSON",
+        help="with --summarize: take strategies that have no finished run under --out from these earlier summaries",
+    )
     args = p.parse_args()
     summarize(args) if args.summarize else run(args)
 
