@@ -7,7 +7,7 @@ called through the label cache, so every label the loop uses is paid for in the 
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py                   # data, ~20 s
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py                   # data, ~1 min
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --pools imbalanced
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_active_learning.py --pools balanced
     python benchmarks/hdnnp_active_learning.py --summarize              # tables + figures

@@ -11,16 +11,18 @@ steps) with ``surrodyn.md.sample_configurations`` and labelled with EMT energies
 - ``manifest.json``: counts, seeds, calculator and version, command, timings and the per-condition
   summary printed at the end.
 
-Every (file, condition) pair is its own MD run with its own seed, so the files share no frame;
-``--runs-per-condition K`` splits each into K independent runs (own seeds, own equilibration), so a
-condition is sampled from K starting points rather than one trajectory. The frames of a file are
+Every (file, condition) pair is sampled by its own MD runs with their own seeds, so the files share
+no frame. ``--runs-per-condition K`` (default 5) splits each into K independent runs (own seeds,
+own equilibration), so a condition is sampled from K starting points rather than one trajectory:
+with one run, the test set and the pools saw a fluxional hot Cu13 in different states
+(``docs/potentials.md``). ``--runs-per-condition 1`` reproduces the earlier one-run data. The frames of a file are
 ordered by condition, run and time; ``info`` carries ``condition``, ``temperature_K``, ``seed``,
 ``run``, ``frame`` (within its run), ``pool`` (the file) and ``index`` (the position in the file).
 Each file is written atomically; ``manifest.json`` is written last.
 
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py                 # ~1 min with asap3
     python benchmarks/hdnnp_data.py --smoke --out /tmp/hdnnp_smoke   # a few seconds with asap3
-    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py --runs-per-condition 5 --out /work/runs/hdnnp_data_k5
+    OMP_NUM_THREADS=1 python benchmarks/hdnnp_data.py --runs-per-condition 1 --out /work/runs/hdnnp_data_k1
 """
 
 from __future__ import annotations
@@ -179,8 +181,9 @@ def main() -> None:
     ap.add_argument(
         "--runs-per-condition",
         type=int,
-        default=1,
-        help="independent MD runs per (file, condition), the frames split evenly over them (default 1)",
+        default=5,
+        help="independent MD runs per (file, condition), the frames split evenly over them (default 5; "
+        "1 gives the earlier one-run data)",
     )
     args = ap.parse_args()
     if args.seed < 0:
