@@ -162,7 +162,7 @@ def summarize(args: argparse.Namespace) -> dict:
                 found.setdefault(pool_name, {})[strategy] = {
                     "n_labels": entry["n_labels"],
                     "seeds": entry["seeds"],
-                    "source": str(path),
+                    "source": entry.get("source", str(path)),  # keep the original run directory
                     **{key: {"per_seed": entry[key]["per_seed"]} for key in METRICS},
                     "cost_s": entry["cost_s"],
                     "query_s": entry["query_s"],
