@@ -110,26 +110,28 @@ def _labels_to_reach(n: np.ndarray, err: np.ndarray, level: float) -> float:
     return float(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0))
 
 
+def finished_runs(root: Path) -> list[tuple[Path, list[dict]]]:
+    """``(run directory, rounds)`` of every finished run ``POOL/STRATEGY/seedN`` under ``root``."""
+    out = []
+    for state_path in sorted(root.glob("*/*/seed*/state.json")):
+        state = json.loads(state_path.read_text())
+        if len(state["rounds"]) == state["config"]["n_rounds"] + 1:
+            out.append((state_path.parent, state["rounds"]))
+    return out
+
+
 def _entries_from_runs(root: Path) -> dict:
     """Per pool and strategy: label counts, per-seed curves and costs of the finished runs under ``root``."""
+    grouped: dict = {}
+    for run_dir, rounds in finished_runs(root):
+        grouped.setdefault(run_dir.parts[-3], {}).setdefault(run_dir.parts[-2], []).append(rounds)
     found: dict = {}
-    for pool_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for sdir in sorted(p for p in pool_dir.iterdir() if p.is_dir()):
-            runs = []
-            for run_dir in sorted(sdir.glob("seed*")):
-                if not (run_dir / "state.json").is_file():  # a run still on its first round
-                    continue
-                state = json.loads((run_dir / "state.json").read_text())
-                rounds = state["rounds"]
-                if len(rounds) < state["config"]["n_rounds"] + 1:
-                    continue
-                runs.append(rounds)
-            if not runs:
-                continue
-            found.setdefault(pool_dir.name, {})[sdir.name] = {
+    for pool_name, strategies in grouped.items():
+        for strategy, runs in strategies.items():
+            found.setdefault(pool_name, {})[strategy] = {
                 "n_labels": [r["n_labels"] for r in runs[0]],
                 "seeds": len(runs),
-                "source": str(sdir),
+                "source": str(root / pool_name / strategy),
                 **{
                     key: {"per_seed": [[r["metrics"][metric] for r in rounds] for rounds in runs]}
                     for key, metric in METRICS.items()

@@ -15,8 +15,8 @@ Every (file, condition) pair is sampled by its own MD runs with their own seeds,
 no frame. ``--runs-per-condition K`` (default 5) splits each into K independent runs (own seeds,
 own equilibration), so a condition is sampled from K starting points rather than one trajectory:
 with one run, the test set and the pools saw a fluxional hot Cu13 in different states
-(``docs/potentials.md``). ``--runs-per-condition 1`` reproduces the earlier one-run data. The frames of a file are
-ordered by condition, run and time; ``info`` carries ``condition``, ``temperature_K``, ``seed``,
+(``docs/potentials.md``). ``--runs-per-condition 1`` reproduces the earlier one-run data. The
+frames of a file are ordered by condition, run and time; ``info`` carries ``condition``, ``temperature_K``, ``seed``,
 ``run``, ``frame`` (within its run), ``pool`` (the file) and ``index`` (the position in the file).
 Each file is written atomically; ``manifest.json`` is written last.
 

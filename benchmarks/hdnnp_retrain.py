@@ -13,8 +13,8 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/hdnnp_retrain.py --runs /work/runs/hdnnp_al9 \\
         --data /work/runs/hdnnp_data_k5 --pools balanced --strategies autoencoder random
-    python benchmarks/hdnnp_retrain.py --runs /work/runs/hdnnp_al9 --summarize \\
-        --out docs/img/potentials/retrain_k5.json
+    python benchmarks/hdnnp_retrain.py --runs /work/runs/hdnnp_al9 --pools balanced --summarize \\
+        --out docs/img/potentials/retrain_k5_balanced.json
 """
 
 from __future__ import annotations
@@ -29,11 +29,13 @@ import numpy as np
 import torch
 from ase.io import read
 
+# the sibling benchmark (its directory is on sys.path when this file runs as a script)
+from hdnnp_active_learning import METRICS, finished_runs
+
 from surrodyn.data.io import atomic_write_bytes
 from surrodyn.potentials import FingerprintSet, SymmetryFunctions, TrainConfig, errors, fit
 from surrodyn.potentials.labels import LabelCache
 
-METRICS = {"energy": "energy_rmse_meV_per_atom", "forces": "force_rmse_meV_per_A"}
 # training seeds of the extra fits: far from the loop's own (1000 * seed + round)
 SEED_OFFSET = 100_000
 
@@ -42,16 +44,13 @@ def _no_reference() -> None:
     raise RuntimeError("a label is missing from the run's cache; this script never pays for a new one")
 
 
-def _finished_runs(root: Path, pools: list[str] | None, strategies: list[str] | None) -> list[Path]:
-    out = []
-    for state in sorted(root.glob("*/*/seed*/state.json")):
-        pool, strategy = state.parts[-4], state.parts[-3]
-        if (pools and pool not in pools) or (strategies and strategy not in strategies):
-            continue
-        s = json.loads(state.read_text())
-        if len(s["rounds"]) == s["config"]["n_rounds"] + 1:
-            out.append(state.parent)
-    return out
+def _selected_runs(root: Path, pools: list[str] | None, strategies: list[str] | None) -> list[Path]:
+    """Finished runs under ``root`` of the chosen pools and strategies (all when ``None``)."""
+    return [
+        run_dir
+        for run_dir, _ in finished_runs(root)
+        if (not pools or run_dir.parts[-3] in pools) and (not strategies or run_dir.parts[-2] in strategies)
+    ]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
     test = read(data / "test.extxyz", ":")
     pools = {}
     test_sets = {}
-    runs = _finished_runs(Path(args.runs), args.pools, args.strategies)
+    runs = _selected_runs(Path(args.runs), args.pools, args.strategies)
     if not runs:
         raise SystemExit(f"no finished runs (POOL/STRATEGY/seedN/state.json) under {args.runs}")
     for run_dir in runs:
@@ -104,7 +103,7 @@ def summarize(args: argparse.Namespace) -> dict:
     """Per (pool, strategy): the loop's own fit and the retrained ones, per seed and pooled; ratio to random."""
     root = Path(args.runs)
     summary: dict = {}
-    for run_dir in _finished_runs(root, args.pools, args.strategies):
+    for run_dir in _selected_runs(root, args.pools, args.strategies):
         path = run_dir / "retrain.json"
         if not path.is_file():
             continue
@@ -134,8 +133,8 @@ def summarize(args: argparse.Namespace) -> dict:
         if "random" in pool:
             for entry in pool.values():
                 for key in METRICS:
-                    entry[key]["vs_random"] = entry[key]["mean"] / pool["random"][key]["mean"]
                     ref = pool["random"][key]
+                    entry[key]["vs_random"] = entry[key]["mean"] / ref["mean"]
                     entry[key]["loop_fit_vs_random"] = entry[key]["loop_fit_mean"] / ref["loop_fit_mean"]
     for pool_name, pool in summary.items():
         for strategy, entry in pool.items():
@@ -154,8 +153,8 @@ def summarize(args: argparse.Namespace) -> dict:
 def main() -> None:
     """Command line."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", default="/work/runs/hdnnp_al9")
-    p.add_argument("--data", default="/work/runs/hdnnp_data_k5")
+    p.add_argument("--runs", default="/work/runs/hdnnp_al", help="the --out of hdnnp_active_learning.py")
+    p.add_argument("--data", default="/work/runs/hdnnp_data", help="the data the runs were made on")
     p.add_argument("--pools", nargs="+")
     p.add_argument("--strategies", nargs="+")
     p.add_argument("--fits", type=int, default=3, help="extra training seeds per run (default %(default)s)")
