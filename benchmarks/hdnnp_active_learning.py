@@ -131,7 +131,7 @@ def _entries_from_runs(root: Path) -> dict:
             found.setdefault(pool_name, {})[strategy] = {
                 "n_labels": [r["n_labels"] for r in runs[0]],
                 "seeds": len(runs),
-                "source": str(root / pool_name / strategy),
+                "source": str((root / pool_name / strategy).resolve()),  # the run directory, not a symlink to it
                 **{
                     key: {"per_seed": [[r["metrics"][metric] for r in rounds] for rounds in runs]}
                     for key, metric in METRICS.items()
@@ -146,7 +146,10 @@ def summarize(args: argparse.Namespace) -> dict:
     """Mean ± sd curves, labels to reach random's mean 100-label error (mean curve and per seed), cost ratio.
 
     Strategies with no finished run under ``--out`` are taken from the ``--with-summary`` files
-    (an earlier summary's per-seed curves and costs), and marked with their source.
+    (an earlier summary's per-seed curves and costs), and marked with their source and the file
+    they were merged from. CPU time compares within one machine only, so the autoencoder/committee
+    cost ratio is written only when both costs have one origin (both run under ``--out``, or both
+    from the same earlier summary); otherwise it is ``null`` with a ``cost_ratio_note``.
     """
     from surrodyn.plot.potentials import plot_learning_curves
 
@@ -165,6 +168,7 @@ def summarize(args: argparse.Namespace) -> dict:
                     "n_labels": entry["n_labels"],
                     "seeds": entry["seeds"],
                     "source": entry.get("source", str(path)),  # keep the original run directory
+                    "merged_from": entry.get("merged_from", str(path)),
                     **{key: {"per_seed": entry[key]["per_seed"]} for key in METRICS},
                     "cost_s": entry["cost_s"],
                     "query_s": entry["query_s"],
@@ -189,9 +193,17 @@ def summarize(args: argparse.Namespace) -> dict:
                     ]
                     entry[key]["final_vs_random"] = float(mean[-1] / level)
         if "autoencoder" in pool and "committee" in pool:
-            pool["cost_ratio_autoencoder_over_committee"] = float(
-                np.mean(pool["autoencoder"]["cost_s"]) / np.mean(pool["committee"]["cost_s"])
+            # CPU time is comparable within one machine only: no ratio across runs of different origins
+            origins = {pool[s].get("merged_from", f"runs under {root}") for s in ("autoencoder", "committee")}
+            pool["cost_ratio_autoencoder_over_committee"] = (
+                float(np.mean(pool["autoencoder"]["cost_s"]) / np.mean(pool["committee"]["cost_s"]))
+                if len(origins) == 1
+                else None
             )
+            if len(origins) > 1:
+                pool["cost_ratio_note"] = "not computed: autoencoder and committee costs come from " + " and ".join(
+                    sorted(origins)
+                )
         for key in METRICS:
             if curves[key]:
                 level = pool.get("random", {}).get(key, {}).get("mean", [None])[-1]
