@@ -720,6 +720,15 @@ def test_analyse_ramp_of_a_cu13_ramp(analysis):
     assert text.count("\n  basin ") == r.finder.n_basins_
 
 
+def test_ari_is_undefined_for_a_single_basin(ramp_dir):
+    # a radius wider than the whole map puts every frame in one basin; the energy labels then have
+    # one phase too, and the ARI would be a trivial 1 (as Cu55 runs with a missed melting showed)
+    r = analyse_ramp(read_frames(ramp_dir), finder=BasinFinder(eps=1e6, min_basin_fraction=0.0))
+    assert r.finder.n_basins_ == 1
+    assert np.isnan(r.ari)
+    assert "ARI vs energy phases undefined (one basin)" in r.to_text()
+
+
 def test_read_frames_from_extxyz_matches_the_ramp(ramp_dir):
     nc = read_frames(ramp_dir)
     xyz = read_frames(ramp_dir / "frames.extxyz")

@@ -144,7 +144,14 @@ class BasinAnalysis:
 
     @property
     def ari(self) -> float:
-        """Adjusted Rand index of the basins (noise excluded) against the energy-based phase labels."""
+        """Adjusted Rand index of the basins (noise excluded) against the energy-based phase labels.
+
+        NaN with fewer than two basins: the energy labels are cut into as many phases as there are
+        basins, so a single basin would match its single energy phase trivially (ARI 1) even when
+        it has swallowed a transition.
+        """
+        if self.finder.n_basins_ < 2:
+            return float("nan")
         ok = self.finder.labels_ >= 0
         return float(adjusted_rand_score(self.energy_labels[ok], self.finder.labels_[ok]))
 
@@ -190,9 +197,11 @@ class BasinAnalysis:
     def to_text(self) -> str:
         """Short human-readable report."""
         d = self.to_dict()
+        ari = d["ari_energy_labels"]
+        ari_text = f"{ari:.3f}" if np.isfinite(ari) else "undefined (one basin)"
         lines = [
             f"{d['system']}: {d['n_frames']} frames, {d['n_basins']} basins, noise {d['noise_fraction']:.1%}, "
-            f"silhouette {d['silhouette']:.2f}, ARI vs energy phases {d['ari_energy_labels']:.3f}",
+            f"silhouette {d['silhouette']:.2f}, ARI vs energy phases {ari_text}",
         ]
         for b in d["basins"]:
             lo, hi = b["T_K_5_95"]
