@@ -194,16 +194,11 @@ def summarize(args: argparse.Namespace) -> dict:
                     entry[key]["final_vs_random"] = float(mean[-1] / level)
         if "autoencoder" in pool and "committee" in pool:
             # CPU time is comparable within one machine only: no ratio across runs of different origins
-            origins = {pool[s].get("merged_from", f"runs under {root}") for s in ("autoencoder", "committee")}
-            pool["cost_ratio_autoencoder_over_committee"] = (
-                float(np.mean(pool["autoencoder"]["cost_s"]) / np.mean(pool["committee"]["cost_s"]))
-                if len(origins) == 1
-                else None
-            )
+            origins = sorted({pool[s].get("merged_from", f"runs under {root}") for s in ("autoencoder", "committee")})
+            ratio = np.mean(pool["autoencoder"]["cost_s"]) / np.mean(pool["committee"]["cost_s"])
+            pool["cost_ratio_autoencoder_over_committee"] = float(ratio) if len(origins) == 1 else None
             if len(origins) > 1:
-                pool["cost_ratio_note"] = "not computed: autoencoder and committee costs come from " + " and ".join(
-                    sorted(origins)
-                )
+                pool["cost_ratio_note"] = "not computed: the costs come from " + " and ".join(origins)
         for key in METRICS:
             if curves[key]:
                 level = pool.get("random", {}).get(key, {}).get("mean", [None])[-1]
