@@ -15,7 +15,6 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # unpinned t-SNE is 10x slower on a shared 2-core machine
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from surrodyn.analysis import analyse_ramp, summarize
+from surrodyn.data.io import atomic_write_json
 from surrodyn.md import ClusterSpec, RampConfig, run_ramp
 
 SYSTEMS = {
@@ -85,7 +85,7 @@ def main() -> None:
             f"Cv peak {s['heat_capacity_peak_K']['mean']:.0f} ± {s['heat_capacity_peak_K']['std']:.0f} K, "
             f"basins {s['n_basins']}, ARI {np.round(s['ari'], 3).tolist()}"
         )
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+        atomic_write_json(out / "results.json", results)  # NaN (a transition not found) -> null
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from ase.io import read
 
-from surrodyn.data.io import atomic_write_bytes
+from surrodyn.data.io import atomic_write_json
 from surrodyn.md import make_calculator
 from surrodyn.potentials import ActiveLearningConfig, AutoencoderConfig, TrainConfig, active_learn
 
@@ -209,7 +209,7 @@ def summarize(args: argparse.Namespace) -> dict:
                 fig.axes[0].set_title(f"{pool_name} pool")
                 fig.savefig(root / f"learning_{pool_name}_{key}.png", dpi=120, bbox_inches="tight")
         summary[pool_name] = pool
-    atomic_write_bytes(root / "summary.json", json.dumps(summary, indent=1).encode())
+    atomic_write_json(root / "summary.json", summary)  # NaN (a level never reached) -> null
     print(json.dumps(summary, indent=1))
     return summary
 

@@ -720,13 +720,21 @@ def test_analyse_ramp_of_a_cu13_ramp(analysis):
     assert text.count("\n  basin ") == r.finder.n_basins_
 
 
-def test_ari_is_undefined_for_a_single_basin(ramp_dir):
+def _reject_nan(token: str):
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def test_ari_is_undefined_for_a_single_basin(ramp_dir, tmp_path):
     # a radius wider than the whole map puts every frame in one basin; the energy labels then have
     # one phase too, and the ARI would be a trivial 1 (as Cu55 runs with a missed melting showed)
     r = analyse_ramp(read_frames(ramp_dir), finder=BasinFinder(eps=1e6, min_basin_fraction=0.0))
     assert r.finder.n_basins_ == 1
-    assert np.isnan(r.ari)
+    assert np.isnan(r.ari) and np.isnan(r.melting_K)
     assert "ARI vs energy phases undefined (one basin)" in r.to_text()
+    # the saved report is standard JSON: the undefined figures are null, not NaN
+    out = r.save(tmp_path / "one", figures=False)
+    report = json.loads((out / "report.json").read_text(), parse_constant=_reject_nan)
+    assert report["ari_energy_labels"] is None and report["melting_switch_K"] is None
 
 
 def test_read_frames_from_extxyz_matches_the_ramp(ramp_dir):

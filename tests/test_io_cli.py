@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from surrodyn.cli.main import main
 from surrodyn.data import read_dataset, write_dataset
+from surrodyn.data.io import atomic_write_json, strict_json
 from surrodyn.errors import OutputError
 from surrodyn.kmc import KMCConfig, run_ensemble
 from surrodyn.kmc import ensemble as ensemble_mod
@@ -115,3 +118,13 @@ def test_cli_template_is_the_seed_case(capsys):
 
     assert main(["kmc", "template"]) == 0
     assert KMCConfig.from_dict(yaml.safe_load(capsys.readouterr().out)) == seed_case_config()
+
+
+def test_strict_json_writes_null_for_nan_and_infinities(tmp_path):
+    obj = {"a": float("nan"), "b": [1.5, float("inf"), (-float("inf"), np.float64("nan"))], "c": "x", "d": None}
+    text = strict_json(obj)
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [1.5, None, [None, None]], "c": "x", "d": None}
+    path = atomic_write_json(tmp_path / "r.json", obj)
+    assert path.read_text() == text + "\n"
+    assert json.loads(strict_json({"finite": 0.1})) == {"finite": 0.1}

@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +239,7 @@ class BasinAnalysis:
         from ase import Atoms
         from ase.io import write
 
-        from ..data.io import atomic_write_bytes, write_dataset
+        from ..data.io import atomic_write_bytes, atomic_write_json, strict_json, write_dataset
 
         out = Path(out)
         (out / "morphologies").mkdir(parents=True, exist_ok=True)
@@ -273,10 +272,10 @@ class BasinAnalysis:
                 "target_temperature": self.frames.target_temperature,
                 "potential_energy": self.frames.potential_energy,
             },
-            attrs={"report": json.dumps(summary)},
+            attrs={"report": strict_json(summary, indent=None)},
         )
         write_dataset(ds, out / "basins.nc")
-        atomic_write_bytes(out / "report.json", json.dumps(summary, indent=2).encode())
+        atomic_write_json(out / "report.json", summary, indent=2)
         atomic_write_bytes(out / "report.txt", (self.to_text() + "\n").encode())
         if figures:
             from ..plot.basins import save_basin_figures

@@ -32,11 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import json
     from pathlib import Path
 
     from ..analysis import BasinFinder, analyse_ramp, read_frames, summarize
-    from ..data.io import atomic_write_bytes
+    from ..data.io import atomic_write_json
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         results.append(result)
     if len(results) > 1:
         s = summarize(results)
-        atomic_write_bytes(out / "summary.json", json.dumps(s, indent=2).encode())
+        atomic_write_json(out / "summary.json", s, indent=2)
         for key in ("melting_switch_K", "heat_capacity_peak_K", "lindemann_K", "solid_solid_K"):
             print(f"{key:22s} {s[key]['mean']:7.0f} ± {s[key]['std']:5.0f} K  (runs: {s[key]['values']})")
     return 0

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import functools
 import inspect
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -329,18 +328,9 @@ def _out_dir(path: str | Path) -> Path:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    from ..data.io import atomic_write_bytes
+    from ..data.io import atomic_write_json  # lazy: xarray is not needed to parse the command line
 
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [clean(x) for x in v]
-        return v
-
-    atomic_write_bytes(path, (json.dumps(clean(obj), indent=1, allow_nan=False) + "\n").encode())
+    atomic_write_json(path, obj)
 
 
 def _model_dir(path: str) -> Path:

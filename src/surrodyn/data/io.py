@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -12,7 +14,15 @@ import xarray as xr
 
 from ..errors import OutputError
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "check_writable", "read_dataset", "write_dataset"]
+__all__ = [
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "check_writable",
+    "read_dataset",
+    "strict_json",
+    "write_dataset",
+]
 
 
 def check_writable(path: str | Path) -> Path:
@@ -116,6 +126,42 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(tmpname).unlink(missing_ok=True)
         raise
     return p
+
+
+def _json_clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_json_clean(x) for x in v]
+    return v
+
+
+def strict_json(obj: Any, indent: int | None = 1) -> str:
+    """Return the standard JSON text of ``obj``, with NaN and infinities written as ``null``.
+
+    Python's ``json`` writes ``NaN`` by default, which is not JSON and breaks strict readers
+    (JavaScript, jq, most other languages). An undefined figure (a transition not found, a score
+    that does not apply) becomes ``null``.
+
+    Parameters
+    ----------
+    obj : Any
+        Dicts, lists, tuples, strings, numbers, bools and None.
+    indent : int or None
+        As for :func:`json.dumps`.
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(_json_clean(obj), indent=indent, allow_nan=False)
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 1) -> Path:
+    """Write :func:`strict_json` of ``obj`` (newline-terminated) atomically, as :func:`atomic_write_bytes`."""
+    return atomic_write_bytes(path, (strict_json(obj, indent) + "\n").encode())
 
 
 def atomic_torch_save(path: str | Path, obj: object) -> Path:
