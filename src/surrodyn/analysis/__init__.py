@@ -10,7 +10,7 @@
 - :mod:`.ramp_analysis`: all of it on one ramp (:func:`analyse_ramp`), with a report and figures.
 """
 
-from .basins import BasinFinder, knee_radius, merge_fragments
+from .basins import BasinFinder, knee_radius, merge_by_valley, merge_fragments, valley_ratio
 from .descriptors import (
     CNAFractions,
     CoordinationHistogram,
@@ -56,6 +56,7 @@ __all__ = [
     "heat_capacity",
     "knee_radius",
     "lindemann_index",
+    "merge_by_valley",
     "merge_fragments",
     "nearest_neighbour_cutoff",
     "neighbor_pairs",
@@ -66,4 +67,5 @@ __all__ = [
     "steinhardt",
     "summarize",
     "switch_temperatures",
+    "valley_ratio",
 ]

@@ -1,9 +1,13 @@
-"""Basins of MD frames: standardise, embed with t-SNE, cluster with DBSCAN, merge fragments.
+"""Basins of MD frames: standardise, embed with t-SNE, cluster with DBSCAN, split and merge.
 
 :class:`BasinFinder` is a scikit-learn estimator over a ``(frame, feature)`` descriptor matrix.
 The DBSCAN radius is read off the knee of the sorted k-distance curve of the embedding (the
-heuristic of Ester et al. 1996, located as in Satopää et al.'s "Kneedle"), and DBSCAN clusters
-that are one basin in descriptor space (t-SNE likes to split a liquid into islands) are merged.
+heuristic of Ester et al. 1996, located as in Satopää et al.'s "Kneedle"). One radius cannot
+serve every map: a dense neck of frames joins a melting cluster's solid and liquid, and t-SNE
+tears a long solid band into pieces. So each DBSCAN cluster is split at smaller radii into
+candidate fragments, and fragments are merged back unless the density of their frames in
+descriptor space has a valley between them (:func:`valley_ratio`): the embedding proposes the
+boundaries, the descriptors decide which are real.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.stats import gaussian_kde
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.decomposition import PCA
@@ -23,7 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..errors import param_error
 
-__all__ = ["BasinFinder", "knee_radius", "merge_fragments"]
+__all__ = ["BasinFinder", "knee_radius", "merge_by_valley", "merge_fragments", "valley_ratio"]
 
 
 def knee_radius(embedding: np.ndarray, k: int) -> float:
@@ -71,6 +76,13 @@ def _spread(x: np.ndarray) -> tuple[np.ndarray, float]:
     return c, float(np.sqrt(((x - c) ** 2).sum(axis=1).mean()))
 
 
+def _separation(xa: np.ndarray, xb: np.ndarray) -> float:
+    """Centroid distance of two sets over their pooled RMS spread (see :func:`merge_fragments`)."""
+    (ca, sa), (cb, sb) = _spread(xa), _spread(xb)
+    pooled = np.sqrt(0.5 * (sa**2 + sb**2))
+    return float(np.linalg.norm(ca - cb) / pooled) if pooled > 0 else float("inf")
+
+
 def merge_fragments(x: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[np.ndarray, list[tuple[int, int]]]:
     r"""Merge clusters that are one basin in descriptor space.
 
@@ -105,19 +117,128 @@ def merge_fragments(x: np.ndarray, labels: np.ndarray, threshold: float) -> tupl
         ids = [c for c in np.unique(labels) if c >= 0]
         if len(ids) < 2:
             return labels, merges
-        stats = {c: _spread(x[labels == c]) for c in ids}
         best, pair = np.inf, None
         for i, a in enumerate(ids):
             for b in ids[i + 1 :]:
-                (ca, sa), (cb, sb) = stats[a], stats[b]
-                pooled = np.sqrt(0.5 * (sa**2 + sb**2))
-                sep = np.linalg.norm(ca - cb) / pooled if pooled > 0 else np.inf
+                sep = _separation(x[labels == a], x[labels == b])
                 if sep < best:
                     best, pair = sep, (a, b)
         if pair is None or best >= threshold:
             return labels, merges
         labels[labels == pair[1]] = pair[0]
         merges.append((int(pair[0]), int(pair[1])))
+
+
+def valley_ratio(xa: np.ndarray, xb: np.ndarray) -> float:
+    r"""Depth of the density valley between two sets of points, along the line joining their centroids.
+
+    Parameters
+    ----------
+    xa, xb : ndarray, shape (n_a, n_features), (n_b, n_features)
+        The two sets (standardised descriptors of two clusters), at least 2 points each.
+
+    Returns
+    -------
+    float
+        :math:`f(g^*) / \min(\max_{g \le g^*} f, \max_{g \ge g^*} f)` in [0, 1]: the density at
+        the valley over the lower of the two peaks. 1 means no valley (the density falls
+        monotonically from one cluster into the other); near 0, an empty gap.
+
+    Notes
+    -----
+    All points are projected on the unit vector from the centroid of ``xa`` to that of ``xb``;
+    :math:`f` is a Gaussian kernel density of the projections (Scott's bandwidth) and
+    :math:`g^*` its minimum between the two projected centroids. A t-SNE map can tear one
+    continuous basin (a solid whose order parameters drift with temperature) into two clusters
+    whose centroids lie several spreads apart; along the joining line its frames are still one
+    unimodal density, and the ratio is 1. Two phases usually leave a valley, because a trajectory
+    spends less time in passage than in either phase; a change without one (a surface that
+    disorders continuously into the liquid) is one basin by this measure. Defined as 1 when the
+    centroids coincide or the projections have no spread.
+    """
+    xa = np.asarray(xa, dtype=float)
+    xb = np.asarray(xb, dtype=float)
+    if len(xa) < 2 or len(xb) < 2:
+        raise param_error("xa, xb", f"{len(xa)} and {len(xb)} points", "at least 2 points in each set")
+    ca, cb = xa.mean(axis=0), xb.mean(axis=0)
+    gap = np.linalg.norm(cb - ca)
+    if not gap > 0:
+        return 1.0
+    u = (cb - ca) / gap
+    p = np.concatenate([xa @ u, xb @ u])
+    if not np.ptp(p) > 0:
+        return 1.0
+    pa, pb = float(ca @ u), float(cb @ u)
+    grid = np.linspace(p.min(), p.max(), 512)
+    f = gaussian_kde(p)(grid)
+    between = (grid >= pa) & (grid <= pb)
+    if not between.any():  # centroids closer than the grid spacing
+        return 1.0
+    i = np.flatnonzero(between)[np.argmin(f[between])]
+    peak = min(f[: i + 1].max(), f[i:].max())
+    return float(f[i] / peak)
+
+
+def merge_by_valley(
+    x: np.ndarray, labels: np.ndarray, threshold: float, groups: np.ndarray | None = None
+) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+    """Merge clusters that have no density valley between them in descriptor space.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_samples, n_features)
+        Standardised descriptors.
+    labels : ndarray of int, shape (n_samples,)
+        Cluster labels, ``-1`` for noise (kept as noise).
+    threshold : float
+        Merge a pair while its :func:`valley_ratio` is at least ``threshold`` (in (0, 1]).
+    groups : ndarray of int, shape (n_samples,), optional
+        A coarser clustering the clusters were cut from (:class:`BasinFinder` passes DBSCAN's
+        clusters, which it splits); sets the merge order.
+
+    Returns
+    -------
+    labels : ndarray of int
+        Merged labels (the smaller label of a merged pair survives; not renumbered).
+    merges : list of (int, int, float)
+        The merged pairs, in merge order, with their valley ratio.
+
+    Notes
+    -----
+    Agglomerative: among the pairs at or above the threshold, pairs from one group merge first
+    (splits the density does not support are undone before clusters the embedding kept apart are
+    joined), then the pair with the shallowest valley (largest ratio), then (ties at ratio 1) the
+    pair whose centroids are closest in pooled spreads (:func:`merge_fragments`); the merged
+    cluster's ratios to the others are recomputed. Fragments of a band merge neighbour by
+    neighbour; the two ends of a band, with the middle fragment between them missing, do have a
+    valley and merge only through the middle one. A fragment of frames in passage between two
+    basins, with no valley to either, stays with the basin DBSCAN connected it to.
+    """
+    if not 0 < float(threshold) <= 1:
+        raise param_error("threshold", threshold, "a valley ratio in (0, 1]")
+    x = np.asarray(x, dtype=float)
+    labels = np.asarray(labels).copy()
+    merges: list[tuple[int, int, float]] = []
+    if groups is not None and np.shape(groups) != labels.shape:
+        raise param_error("groups", f"shape {np.shape(groups)}", f"one group per sample, shape {labels.shape}")
+    group = np.zeros(len(labels), dtype=int) if groups is None else np.asarray(groups)
+    score: dict[tuple[int, int], tuple[float, bool, float]] = {}  # valley ratio, same group, -separation
+    while True:
+        ids = [int(c) for c in np.unique(labels) if c >= 0]
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                if (a, b) not in score:
+                    ma, mb = labels == a, labels == b
+                    same = set(np.unique(group[ma]).tolist()) == set(np.unique(group[mb]).tolist())
+                    score[(a, b)] = (valley_ratio(x[ma], x[mb]), same, -_separation(x[ma], x[mb]))
+        ready = {k: v for k, v in sorted(score.items()) if v[0] >= threshold}
+        if not ready:
+            return labels, merges
+        # pairs from one group first, then the shallowest valley, then the closest centroids
+        (a, b), (best, *_) = max(ready.items(), key=lambda kv: (kv[1][1], kv[1][0], kv[1][2]))
+        labels[labels == b] = a
+        merges.append((a, b, float(best)))
+        score = {k: v for k, v in score.items() if a not in k and b not in k}
 
 
 class BasinFinder(ClusterMixin, BaseEstimator):
@@ -140,12 +261,24 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         (with a warning).
     max_tsne_frames : int
         Largest set embedded with t-SNE under ``embedding="auto"``.
+    split_factors : sequence of float or None
+        Radii, as fractions of the DBSCAN radius and in decreasing order, at which each cluster is
+        re-clustered to find a neck: the first radius that leaves two or more pieces of at least
+        the basin floor (see ``min_basin_fraction``) splits it, every frame of the cluster joining
+        its nearest piece, and each piece is tried again at the smaller radii. ``None`` (or empty)
+        keeps DBSCAN's clusters whole. Only for ``clusterer="dbscan"``.
+    merge : {"valley", "centroid"} or None
+        Merge rule for clusters (and split pieces) that are one basin: ``"valley"``
+        (:func:`merge_by_valley`, the default), ``"centroid"`` (:func:`merge_fragments`, centroids
+        closer than ``merge_threshold`` pooled spreads; the rule before splitting was added), or
+        ``None``.
     merge_threshold : float or None
-        See :func:`merge_fragments`; ``None`` keeps DBSCAN's clusters as they are.
+        Threshold of the merge rule; ``None`` takes its default: valley ratio 0.6, or 1 spread.
     min_basin_fraction : float
-        A cluster holding fewer frames than this fraction (or than ``min_samples``) after merging
-        is not a basin: each of its frames joins the basin of its nearest frame in the embedding
-        (transition frames, a rare excursion). 0 keeps every cluster.
+        A DBSCAN cluster holding fewer frames than this fraction (or than ``min_samples``) is not a
+        basin: each of its frames joins the cluster of its nearest frame in the embedding
+        (transition frames, a rare excursion). The same floor is the smallest split piece. 0
+        keeps every cluster (split pieces still hold at least ``min_samples`` frames).
     random_state : int
         Seed of t-SNE.
 
@@ -156,17 +289,23 @@ class BasinFinder(ClusterMixin, BaseEstimator):
     eps_ : float
         Radius used (nan for HDBSCAN).
     raw_labels_ : ndarray of int
-        Clusters before merging.
+        DBSCAN's (or HDBSCAN's) clusters.
+    fragment_labels_ : ndarray of int
+        Clusters after absorbing the small ones and splitting, before merging.
     labels_ : ndarray of int
         Basins after merging, numbered 0, 1, ... in order of their median frame; -1 is noise.
     n_basins_ : int
     noise_fraction_ : float
     silhouette_ : float
         Silhouette of the basins in the embedding (nan with fewer than two basins).
-    merges_ : list of (int, int)
-        Raw cluster pairs that were merged.
+    merges_ : list of tuple
+        Fragment pairs that were merged, in order, each with its valley ratio (nan under the
+        centroid rule).
     absorbed_ : dict of int to int
         Raw clusters too small to be a basin, with their frame counts.
+    valley_ratios_ : dict of (int, int) to float
+        :func:`valley_ratio` between every pair of final basins: how clearly they are separated
+        (near 0: an empty gap; near the merge threshold: barely).
     """
 
     def __init__(
@@ -179,7 +318,9 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         clusterer: str = "dbscan",
         embedding: str = "auto",
         max_tsne_frames: int = 5000,
-        merge_threshold: float | None = 1.0,
+        split_factors: tuple[float, ...] | None = (0.9, 0.8, 0.7, 0.6),
+        merge: str | None = "valley",
+        merge_threshold: float | None = None,
         min_basin_fraction: float = 0.05,
         random_state: int = 0,
     ) -> None:
@@ -190,6 +331,8 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         self.clusterer = clusterer
         self.embedding = embedding
         self.max_tsne_frames = max_tsne_frames
+        self.split_factors = split_factors
+        self.merge = merge
         self.merge_threshold = merge_threshold
         self.min_basin_fraction = min_basin_fraction
         self.random_state = random_state
@@ -203,6 +346,19 @@ class BasinFinder(ClusterMixin, BaseEstimator):
             isinstance(self.eps, int | float) and self.eps > 0
         ):
             raise param_error("eps", self.eps, "'auto' or a positive radius in embedding units")
+        if self.merge not in ("valley", "centroid", None):
+            raise param_error("merge", self.merge, "'valley', 'centroid' or None")
+        if self.merge_threshold is not None and not (
+            isinstance(self.merge_threshold, int | float)
+            and self.merge_threshold > 0
+            and (self.merge != "valley" or self.merge_threshold <= 1)
+        ):
+            raise param_error(
+                "merge_threshold", self.merge_threshold, "None, a valley ratio in (0, 1] or a positive separation"
+            )
+        factors = np.asarray(self.split_factors if self.split_factors is not None else (), dtype=float)
+        if factors.ndim != 1 or np.any((factors <= 0) | (factors >= 1)) or np.any(np.diff(factors) >= 0):
+            raise param_error("split_factors", self.split_factors, "decreasing fractions in (0, 1), or None")
         if not 0 <= float(self.min_basin_fraction) < 0.5:
             raise param_error("min_basin_fraction", self.min_basin_fraction, "a fraction in [0, 0.5)")
         if n < 2 * int(self.min_samples) or n < 5:
@@ -253,10 +409,13 @@ class BasinFinder(ClusterMixin, BaseEstimator):
             self.eps_ = float("nan")
             raw = HDBSCAN(min_cluster_size=int(self.min_samples), copy=True).fit_predict(self.embedding_)
         self.raw_labels_ = raw
-        merged, self.merges_ = (
-            (raw, []) if self.merge_threshold is None else merge_fragments(xs, raw, float(self.merge_threshold))
-        )
-        merged, self.absorbed_ = self._absorb_small(merged)
+        floor = self._floor(len(x))
+        absorbed, self.absorbed_ = self._absorb_small(raw, floor)
+        if self.clusterer == "dbscan" and self.split_factors:
+            self.fragment_labels_ = self._split(absorbed, max(floor, int(self.min_samples)))
+        else:
+            self.fragment_labels_ = absorbed
+        merged, self.merges_ = self._merge(xs, self.fragment_labels_)
         # number basins by their median frame: basin 0 is the first the trajectory visits
         ids = [c for c in np.unique(merged) if c >= 0]
         order = sorted(ids, key=lambda c: np.median(np.flatnonzero(merged == c)))
@@ -269,12 +428,56 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         self.silhouette_ = (
             float(silhouette_score(self.embedding_[ok], self.labels_[ok])) if self.n_basins_ >= 2 else float("nan")
         )
+        self.valley_ratios_ = {
+            (a, b): valley_ratio(xs[self.labels_ == a], xs[self.labels_ == b])
+            for a in range(self.n_basins_)
+            for b in range(a + 1, self.n_basins_)
+        }
         return self
 
-    def _absorb_small(self, labels: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
-        floor = max(
-            float(self.min_basin_fraction) * len(labels), int(self.min_samples) if self.min_basin_fraction else 0
-        )
+    def _floor(self, n: int) -> float:
+        return max(float(self.min_basin_fraction) * n, int(self.min_samples) if self.min_basin_fraction else 0)
+
+    def _merge(self, xs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int, float]]]:
+        if self.merge is None:
+            return labels, []
+        if self.merge == "valley":
+            thr = 0.6 if self.merge_threshold is None else float(self.merge_threshold)
+            return merge_by_valley(xs, labels, thr, groups=self.raw_labels_)
+        thr = 1.0 if self.merge_threshold is None else float(self.merge_threshold)
+        merged, pairs = merge_fragments(xs, labels, thr)
+        return merged, [(a, b, float("nan")) for a, b in pairs]
+
+    def _split(self, labels: np.ndarray, min_piece: float) -> np.ndarray:
+        """Split every cluster at the necks the smaller radii reveal (see ``split_factors``)."""
+        out = np.full(len(labels), -1)
+        factors = tuple(float(f) for f in self.split_factors or ())
+        stack = [(np.flatnonzero(labels == c), factors) for c in np.unique(labels[labels >= 0])]
+        n_pieces = 0
+        while stack:
+            idx, left = stack.pop(0)
+            pieces = None
+            for j, f in enumerate(left):
+                if len(idx) < 2 * min_piece:
+                    break
+                sub = DBSCAN(eps=self.eps_ * f, min_samples=int(self.min_samples)).fit_predict(self.embedding_[idx])
+                ids, counts = np.unique(sub[sub >= 0], return_counts=True)
+                big = ids[counts >= min_piece]
+                if len(big) >= 2:
+                    inside = np.isin(sub, big)
+                    if not inside.all():  # the rest of the cluster joins its nearest piece
+                        nn = NearestNeighbors(n_neighbors=1).fit(self.embedding_[idx[inside]])
+                        sub[~inside] = sub[inside][nn.kneighbors(self.embedding_[idx[~inside]])[1][:, 0]]
+                    pieces = [(idx[sub == s], left[j + 1 :]) for s in big]
+                    break
+            if pieces is None:
+                out[idx] = n_pieces
+                n_pieces += 1
+            else:
+                stack[:0] = pieces
+        return out
+
+    def _absorb_small(self, labels: np.ndarray, floor: float) -> tuple[np.ndarray, dict[int, int]]:
         ids, counts = np.unique(labels[labels >= 0], return_counts=True)
         small = {int(c): int(n) for c, n in zip(ids, counts, strict=True) if n < floor}
         keep = (labels >= 0) & ~np.isin(labels, list(small))

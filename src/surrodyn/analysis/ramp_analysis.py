@@ -181,8 +181,9 @@ class BasinAnalysis:
             "noise_fraction": self.finder.noise_fraction_,
             "silhouette": self.finder.silhouette_,
             "eps": self.finder.eps_,
-            "merges": self.finder.merges_,
+            "merges": [list(m) for m in self.finder.merges_],
             "absorbed": {str(k): v for k, v in self.finder.absorbed_.items()},
+            "valley_ratios": {f"{a}-{b}": v for (a, b), v in self.finder.valley_ratios_.items()},
             "basins": basins,
             "switches_K": [[a, b, t] for a, b, t in self.switches],
             "melting_switch_K": self.melting_K,
@@ -207,6 +208,9 @@ class BasinAnalysis:
             lines.append(f"  basin {b['basin']}: {b['morphology']:<12s} {b['frames']:5d} frames, T {lo:.0f}-{hi:.0f} K")
         for a, b, t in self.switches:
             lines.append(f"  switch {a} -> {b} ({self.morphology[a]} -> {self.morphology[b]}) at {t:.0f} K")
+        if d["valley_ratios"]:
+            pairs = ", ".join(f"{k} {v:.2f}" for k, v in d["valley_ratios"].items())
+            lines.append(f"  density valley between basins (0 = empty gap, 1 = none): {pairs}")
         lines.append(
             f"  melting: basin switch {d['melting_switch_K']:.0f} K, "
             f"heat-capacity peak {d['heat_capacity_peak_K']:.0f} K, "
@@ -265,6 +269,7 @@ class BasinAnalysis:
                 "basin": ("frame", self.finder.labels_),
                 "basin_smoothed": ("frame", self.smoothed),
                 "raw_cluster": ("frame", self.finder.raw_labels_),
+                "fragment": ("frame", self.finder.fragment_labels_),
                 "energy_phase": ("frame", self.energy_labels),
                 "embedding": (("frame", "component"), self.finder.embedding_),
                 "lindemann": ("frame", self.lindemann),

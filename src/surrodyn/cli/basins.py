@@ -15,7 +15,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-samples", type=int, default=10, help="DBSCAN min_samples (default: %(default)s)")
     parser.add_argument("--clusterer", choices=("dbscan", "hdbscan"), default="dbscan", help="(default: %(default)s)")
     parser.add_argument(
-        "--merge-threshold", type=float, default=1.0, help="merge clusters closer than this many spreads (default: 1)"
+        "--merge",
+        choices=("valley", "centroid", "none"),
+        default="valley",
+        help="merge rule for clusters that are one basin (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--merge-threshold",
+        type=float,
+        default=None,
+        help="valley ratio at or above which clusters merge (default 0.6), or spreads under which they "
+        "merge with --merge centroid (default 1)",
+    )
+    parser.add_argument(
+        "--no-split", action="store_true", help="keep DBSCAN's clusters whole (no split at smaller radii)"
     )
     parser.add_argument(
         "--min-basin-fraction", type=float, default=0.05, help="smaller clusters join their neighbour (default: 0.05)"
@@ -45,7 +58,9 @@ def _run(args: argparse.Namespace) -> int:
             perplexity=args.perplexity,
             min_samples=args.min_samples,
             clusterer=args.clusterer,
+            merge=None if args.merge == "none" else args.merge,
             merge_threshold=args.merge_threshold,
+            split_factors=None if args.no_split else (0.9, 0.8, 0.7, 0.6),
             min_basin_fraction=args.min_basin_fraction,
             random_state=args.seed,
         )
