@@ -47,6 +47,7 @@ from surrodyn.analysis import (
     smooth_labels,
     summarize,
     switch_temperatures,
+    valley_profile,
     valley_ratio,
 )
 from surrodyn.cli.main import main
@@ -230,6 +231,26 @@ def test_valley_ratio_is_one_without_a_valley_and_invariant():
     assert valley_ratio(b, a) == pytest.approx(r, rel=1e-9)  # symmetric
     with pytest.raises(ValueError, match=r"xa, xb='1 and 2000 points'"):
         valley_ratio(a[:1], b)
+
+
+def test_valley_profile_coordinates_and_ratio():
+    # two Gaussians 6 apart on axis 1 of 3: the density peaks at the centroids (0 and 1 on the
+    # line), has its valley half way, integrates to ~1, and gives valley_ratio's number
+    rng = np.random.default_rng(24)
+    xa = rng.normal(size=(3000, 3))
+    xb = rng.normal(size=(3000, 3)) + np.array([0.0, 6.0, 0.0])
+    pos, dens, ratio = valley_profile(xa, xb)
+    assert ratio == valley_ratio(xa, xb)
+    p = np.r_[xa[:, 1], xb[:, 1]]
+    assert ratio == pytest.approx(_smoothed_mixture_ratio(6.0, 6000**-0.2 * p.std(ddof=1)), abs=0.02)  # ~0.065
+    assert pos.shape == dens.shape == (512,)
+    left, right = pos < 0.5, pos >= 0.5
+    assert pos[left][np.argmax(dens[left])] == pytest.approx(0.0, abs=0.03)
+    assert pos[right][np.argmax(dens[right])] == pytest.approx(1.0, abs=0.03)
+    assert pos[np.argmin(np.where((pos > 0) & (pos < 1), dens, np.inf))] == pytest.approx(0.5, abs=0.05)
+    assert np.trapezoid(dens, pos) == pytest.approx(1.0, abs=0.01)
+    empty, none, one = valley_profile(xa, xa)
+    assert len(empty) == len(none) == 0 and one == 1.0
 
 
 def _band(rng: np.random.Generator, n: int = 3000) -> np.ndarray:
@@ -951,7 +972,7 @@ def test_save_writes_report_dataset_figures_and_morphologies(analysis, tmp_path)
         np.testing.assert_array_equal(ds.descriptors.values, r.descriptors.values)
         assert json.loads(ds.attrs["report"])["n_basins"] == r.finder.n_basins_
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    assert pngs == ["basin_map.png", "caloric_curve.png", "morphologies.png", "occupancy.png"]
+    assert pngs == ["basin_map.png", "caloric_curve.png", "morphologies.png", "occupancy.png", "split_and_merge.png"]
     assert all((out / "figures" / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     reps = r.representatives(2)
     positions = r.frames.positions.values

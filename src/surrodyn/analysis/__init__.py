@@ -10,7 +10,7 @@
 - :mod:`.ramp_analysis`: all of it on one ramp (:func:`analyse_ramp`), with a report and figures.
 """
 
-from .basins import BasinFinder, knee_radius, merge_by_valley, merge_fragments, valley_ratio
+from .basins import BasinFinder, knee_radius, merge_by_valley, merge_fragments, valley_profile, valley_ratio
 from .descriptors import (
     CNAFractions,
     CoordinationHistogram,
@@ -67,5 +67,6 @@ __all__ = [
     "steinhardt",
     "summarize",
     "switch_temperatures",
+    "valley_profile",
     "valley_ratio",
 ]

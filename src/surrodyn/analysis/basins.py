@@ -28,7 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..errors import param_error
 
-__all__ = ["BasinFinder", "knee_radius", "merge_by_valley", "merge_fragments", "valley_ratio"]
+__all__ = ["BasinFinder", "knee_radius", "merge_by_valley", "merge_fragments", "valley_profile", "valley_ratio"]
 
 
 def knee_radius(embedding: np.ndarray, k: int) -> float:
@@ -156,27 +156,50 @@ def valley_ratio(xa: np.ndarray, xb: np.ndarray) -> float:
     disorders continuously into the liquid) is one basin by this measure. Defined as 1 when the
     centroids coincide or the projections have no spread.
     """
+    return valley_profile(xa, xb)[2]
+
+
+def valley_profile(xa: np.ndarray, xb: np.ndarray, n_grid: int = 512) -> tuple[np.ndarray, np.ndarray, float]:
+    """Kernel density of two sets along the line joining their centroids, and its valley ratio.
+
+    Parameters
+    ----------
+    xa, xb : ndarray, shape (n_a, n_features), (n_b, n_features)
+        The two sets, at least 2 points each.
+    n_grid : int
+        Points of the density grid, spanning the projections.
+
+    Returns
+    -------
+    position : ndarray, shape (n_grid,)
+        Grid along the line, 0 at the centroid of ``xa`` and 1 at that of ``xb`` (empty when the
+        centroids coincide or the projections have no spread).
+    density : ndarray, shape (n_grid,)
+        Kernel density of the projections, per unit of ``position``.
+    ratio : float
+        :func:`valley_ratio`.
+    """
     xa = np.asarray(xa, dtype=float)
     xb = np.asarray(xb, dtype=float)
     if len(xa) < 2 or len(xb) < 2:
         raise param_error("xa, xb", f"{len(xa)} and {len(xb)} points", "at least 2 points in each set")
+    empty = np.zeros(0)
     ca, cb = xa.mean(axis=0), xb.mean(axis=0)
     gap = np.linalg.norm(cb - ca)
     if not gap > 0:
-        return 1.0
+        return empty, empty, 1.0
     u = (cb - ca) / gap
-    p = np.concatenate([xa @ u, xb @ u])
+    p = (np.concatenate([xa @ u, xb @ u]) - ca @ u) / gap  # 0 at a's centroid, 1 at b's
     if not np.ptp(p) > 0:
-        return 1.0
-    pa, pb = float(ca @ u), float(cb @ u)
-    grid = np.linspace(p.min(), p.max(), 512)
+        return empty, empty, 1.0
+    grid = np.linspace(p.min(), p.max(), int(n_grid))
     f = gaussian_kde(p)(grid)
-    between = (grid >= pa) & (grid <= pb)
+    between = (grid >= 0.0) & (grid <= 1.0)
     if not between.any():  # centroids closer than the grid spacing
-        return 1.0
+        return grid, f, 1.0
     i = np.flatnonzero(between)[np.argmin(f[between])]
     peak = min(f[: i + 1].max(), f[i:].max())
-    return float(f[i] / peak)
+    return grid, f, float(f[i] / peak)
 
 
 def merge_by_valley(

@@ -1,7 +1,8 @@
-"""Figures of a basin analysis: t-SNE maps, occupancy against temperature, caloric curve, morphologies."""
+"""Figures of a basin analysis: t-SNE maps, split and merge, occupancy, caloric curve, morphologies."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ __all__ = [
     "plot_caloric_curve",
     "plot_morphologies",
     "plot_occupancy",
+    "plot_split_and_merge",
     "save_basin_figures",
 ]
 
@@ -53,6 +55,79 @@ def plot_basin_map(result: BasinAnalysis) -> Any:
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
     fig.suptitle(str(result.frames.attrs.get("cluster", "")))
+    return fig
+
+
+def plot_split_and_merge(
+    embedding: np.ndarray,
+    temperature: np.ndarray,
+    fragments: np.ndarray,
+    basins: np.ndarray,
+    x: np.ndarray,
+    *,
+    merge_threshold: float = 0.6,
+    title: str = "",
+    axes: Any = None,
+) -> Any:
+    """Plot how the basins were found: the map by temperature, by fragment, by basin, and the valleys.
+
+    Parameters
+    ----------
+    embedding : ndarray, shape (n_frames, 2)
+        The 2-D embedding (``BasinFinder.embedding_``).
+    temperature : ndarray, shape (n_frames,)
+        Colour of the first panel (K).
+    fragments, basins : ndarray of int, shape (n_frames,)
+        ``BasinFinder.fragment_labels_`` and ``labels_`` (-1 noise).
+    x : ndarray, shape (n_frames, n_features)
+        Standardised descriptors.
+    merge_threshold : float
+        Valley ratio drawn as the merge line.
+    title : str
+        Title of the first panel.
+    axes : sequence of 4 matplotlib axes, optional
+        Where to draw (a new figure otherwise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Notes
+    -----
+    The last panel shows, for every two fragments consecutive in time (by median frame), the
+    kernel density of their frames on the line joining their centroids (0 and 1), labelled with
+    the valley ratio: at or above ``merge_threshold`` (dashed) the pair was one basin.
+    """
+    from ..analysis.basins import valley_profile
+
+    plt = _plt()
+    if axes is None:
+        fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
+    else:
+        fig = axes[0].figure
+    a_t, a_f, a_b, a_v = axes
+    sc = a_t.scatter(*embedding.T, c=temperature, s=3, cmap="coolwarm")
+    fig.colorbar(sc, ax=a_t, label="T (K)")
+    a_t.set_title(f"{title}: t-SNE map" if title else "t-SNE map")
+    for ax, lab, what in ((a_f, fragments, "after splitting"), (a_b, basins, "basins after merging")):
+        for c in np.unique(lab):
+            m = lab == c
+            ax.scatter(*embedding[m].T, s=3, color="0.7" if c < 0 else None, label="noise" if c < 0 else str(c))
+        ax.set_title(f"{what} ({len(set(lab.tolist()) - {-1})})")
+        ax.legend(markerscale=4, fontsize=7, loc="best")
+    ids = sorted((c for c in np.unique(fragments) if c >= 0), key=lambda c: np.median(np.flatnonzero(fragments == c)))
+    for a, b in itertools.pairwise(ids):
+        pos, dens, ratio = valley_profile(x[fragments == a], x[fragments == b])
+        if len(pos):
+            style = "--" if ratio >= merge_threshold else "-"
+            a_v.plot(pos, dens / dens.max(), ls=style, label=f"{a}|{b}: {ratio:.2f}")
+    a_v.axvline(0.0, color="k", lw=0.5)
+    a_v.axvline(1.0, color="k", lw=0.5)
+    a_v.set_xlabel("position between the two centroids (0, 1)")
+    a_v.set_ylabel("density (scaled)")
+    a_v.set_title(f"valley ratios (merged at ≥ {merge_threshold:g}, dashed)")
+    if len(ids) > 1:
+        a_v.legend(fontsize=7)
     return fig
 
 
@@ -123,13 +198,27 @@ def plot_morphologies(result: BasinAnalysis) -> Any:
 
 
 def save_basin_figures(result: BasinAnalysis, out: str | Path) -> list[Path]:
-    """Write the four figures as PNG into ``out``; returns their paths."""
+    """Write the five figures as PNG into ``out``; returns their paths."""
     plt = _plt()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    f = result.finder
+    threshold = f.merge_threshold if (f.merge == "valley" and f.merge_threshold is not None) else 0.6
     for name, make in [
         ("basin_map", plot_basin_map),
+        (
+            "split_and_merge",
+            lambda r: plot_split_and_merge(
+                f.embedding_,
+                r.temperature,
+                f.fragment_labels_,
+                f.labels_,
+                f.standardised(r.descriptors.values),
+                merge_threshold=threshold,
+                title=str(r.frames.attrs.get("cluster", "")),
+            ),
+        ),
         ("occupancy", plot_occupancy),
         ("caloric_curve", plot_caloric_curve),
         ("morphologies", plot_morphologies),
