@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from surrodyn.analysis import analyse_ramp, summarize
+from surrodyn.analysis import (
+    CNAFractions,
+    DescriptorSet,
+    SOAPAverage,
+    analyse_ramp,
+    nearest_neighbour_cutoff,
+    summarize,
+)
 from surrodyn.data.io import atomic_write_json
 from surrodyn.md import ClusterSpec, RampConfig, run_ramp
 
@@ -37,18 +44,33 @@ SYSTEMS = {
 }
 
 
+def _descriptors(kind: str, ds) -> DescriptorSet | None:
+    """None (analyse_ramp's default) or SOAP (dscribe defaults: 5 Å, n_max = l_max = 6) + CNA."""
+    if kind == "default":
+        return None
+    return DescriptorSet([SOAPAverage(), CNAFractions(nearest_neighbour_cutoff(ds.positions.values[0]))])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ramps", default="runs/basins_ramps", help="ramp directories (resumed if present)")
     ap.add_argument("--out", default="runs/basins", help="reports, figures and results.json")
     ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument(
+        "--descriptors",
+        choices=("default", "soap"),
+        default="default",
+        help="frame descriptors: Steinhardt + CNA (default), or DScribe's atom-averaged SOAP + CNA "
+        "(needs `pip install dscribe`; CNA is kept for the morphology labels)",
+    )
     args = ap.parse_args()
     ramps, out = Path(args.ramps), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, OMP_NUM_THREADS="
         + os.environ["OMP_NUM_THREADS"],
+        "descriptors": args.descriptors,
         "runs": {},
         "summary": {},
     }
@@ -61,7 +83,7 @@ def main() -> None:
             # resumes a finished or interrupted ramp; refuses one made with other settings
             ds = run_ramp(cfg, rdir, progress=False)
             md_s = time.process_time() - t0
-            res = analyse_ramp(ds)
+            res = analyse_ramp(ds, descriptors=_descriptors(args.descriptors, ds))
             res.save(out / name / f"s{seed}", figures=seed == 0)
             d = res.to_dict()
             frames = d["n_frames"]

@@ -393,3 +393,26 @@ def test_soap_average_needs_dscribe(monkeypatch):
         SOAPAverage(cutoff_A=5.0)
     with pytest.raises(ConfigError, match="average"):
         SOAPAverage(average="mean")
+
+
+def test_soap_average_invariances_and_size():
+    # needs dscribe (the `soap` extra, part of `test`): the SOAP power spectrum averaged over atoms
+    # is invariant under rotation, translation and atom order, and has n_max (n_max + 1) / 2
+    # (l_max + 1) features for one species
+    pytest.importorskip("dscribe")
+    rng = np.random.default_rng(30)
+    atoms = Icosahedron("Cu", noshells=3)
+    pos = atoms.positions + rng.normal(scale=0.05, size=atoms.positions.shape)  # no symmetry left
+    soap = SOAPAverage(n_max=4, l_max=3)
+    assert len(soap.names) == 4 * 5 // 2 * 4
+    f = soap(pos, atoms.numbers)
+    assert f.shape == (len(soap.names),) and np.all(np.isfinite(f))
+    perm = rng.permutation(len(pos))
+    moved = (pos @ _random_rotation(rng).T + np.array([3.0, -1.0, 7.0]))[perm]
+    np.testing.assert_allclose(soap(moved, atoms.numbers[perm]), f, rtol=1e-6, atol=1e-10 * np.abs(f).max())
+    # a different structure of the same size is a different vector (cuboctahedron-like octahedron cut)
+    octa = Octahedron("Cu", 5, cutoff=2)
+    g = SOAPAverage(n_max=4, l_max=3)(octa.positions, octa.numbers)
+    assert np.linalg.norm(g - f) > 1e-2 * np.linalg.norm(f)
+    with pytest.raises(ConfigError, match="species"):
+        SOAPAverage(species="Cu")

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import gaussian_kde
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import DBSCAN, HDBSCAN
+from sklearn.covariance import LedoitWolf
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
@@ -130,7 +131,7 @@ def merge_fragments(x: np.ndarray, labels: np.ndarray, threshold: float) -> tupl
 
 
 def valley_ratio(xa: np.ndarray, xb: np.ndarray) -> float:
-    r"""Depth of the density valley between two sets of points, along the line joining their centroids.
+    r"""Depth of the density valley between two sets of points, along the direction that separates them.
 
     Parameters
     ----------
@@ -146,12 +147,16 @@ def valley_ratio(xa: np.ndarray, xb: np.ndarray) -> float:
 
     Notes
     -----
-    All points are projected on the unit vector from the centroid of ``xa`` to that of ``xb``;
-    :math:`f` is a Gaussian kernel density of the projections (Scott's bandwidth) and
-    :math:`g^*` its minimum between the two projected centroids. A t-SNE map can tear one
-    continuous basin (a solid whose order parameters drift with temperature) into two clusters
-    whose centroids lie several spreads apart; along the joining line its frames are still one
-    unimodal density, and the ratio is 1. Two phases usually leave a valley, because a trajectory
+    All points are projected on Fisher's discriminant direction :math:`S^{-1}(c_b - c_a)`, with
+    :math:`c` the centroids and :math:`S` the pooled within-set covariance shrunk by
+    Ledoit-Wolf: the direction along which the two sets are farthest apart for their spread (the
+    line joining the centroids when the spread is isotropic). :math:`f` is a Gaussian kernel
+    density of the projections (Scott's bandwidth) and :math:`g^*` its minimum between the two
+    projected centroids. Along the centroid line itself, many features that drift together with
+    temperature (a SOAP power spectrum) can fill in the valley between a hot solid and its
+    liquid. A t-SNE map can tear one continuous basin (a solid whose order parameters drift with
+    temperature) into two clusters whose centroids lie several spreads apart; across the tear its
+    frames are still one unimodal density, and the ratio is 1. Two phases usually leave a valley, because a trajectory
     spends less time in passage than in either phase; a change without one (a surface that
     disorders continuously into the liquid) is one basin by this measure. Defined as 1 when the
     centroids coincide or the projections have no spread.
@@ -160,7 +165,7 @@ def valley_ratio(xa: np.ndarray, xb: np.ndarray) -> float:
 
 
 def valley_profile(xa: np.ndarray, xb: np.ndarray, n_grid: int = 512) -> tuple[np.ndarray, np.ndarray, float]:
-    """Kernel density of two sets along the line joining their centroids, and its valley ratio.
+    """Kernel density of two sets along their discriminant direction, and its valley ratio.
 
     Parameters
     ----------
@@ -172,8 +177,8 @@ def valley_profile(xa: np.ndarray, xb: np.ndarray, n_grid: int = 512) -> tuple[n
     Returns
     -------
     position : ndarray, shape (n_grid,)
-        Grid along the line, 0 at the centroid of ``xa`` and 1 at that of ``xb`` (empty when the
-        centroids coincide or the projections have no spread).
+        Grid along the direction (see :func:`valley_ratio`), 0 at the centroid of ``xa`` and 1 at
+        that of ``xb`` (empty when the centroids coincide or the projections have no spread).
     density : ndarray, shape (n_grid,)
         Kernel density of the projections, per unit of ``position``.
     ratio : float
@@ -185,11 +190,11 @@ def valley_profile(xa: np.ndarray, xb: np.ndarray, n_grid: int = 512) -> tuple[n
         raise param_error("xa, xb", f"{len(xa)} and {len(xb)} points", "at least 2 points in each set")
     empty = np.zeros(0)
     ca, cb = xa.mean(axis=0), xb.mean(axis=0)
-    gap = np.linalg.norm(cb - ca)
-    if not gap > 0:
+    delta = cb - ca
+    if not np.linalg.norm(delta) > 0:
         return empty, empty, 1.0
-    u = (cb - ca) / gap
-    p = (np.concatenate([xa @ u, xb @ u]) - ca @ u) / gap  # 0 at a's centroid, 1 at b's
+    w = _discriminant(np.vstack([xa - ca, xb - cb]), delta)
+    p = (np.concatenate([xa @ w, xb @ w]) - ca @ w) / (delta @ w)  # 0 at a's centroid, 1 at b's
     if not np.ptp(p) > 0:
         return empty, empty, 1.0
     grid = np.linspace(p.min(), p.max(), int(n_grid))
@@ -200,6 +205,14 @@ def valley_profile(xa: np.ndarray, xb: np.ndarray, n_grid: int = 512) -> tuple[n
     i = np.flatnonzero(between)[np.argmin(f[between])]
     peak = min(f[: i + 1].max(), f[i:].max())
     return grid, f, float(f[i] / peak)
+
+
+def _discriminant(residuals: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Fisher's direction S^-1 delta, S the within-cluster covariance shrunk by Ledoit-Wolf."""
+    if residuals.shape[1] == 1 or not np.any(residuals):
+        return delta
+    cov = LedoitWolf(assume_centered=True).fit(residuals).covariance_
+    return np.linalg.solve(cov, delta)
 
 
 def merge_by_valley(
