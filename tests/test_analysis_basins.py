@@ -204,8 +204,9 @@ def _smoothed_mixture_ratio(d: float, h: float) -> float:
 
 @pytest.mark.parametrize("d", [4.0, 6.0])
 def test_valley_ratio_of_two_gaussians_matches_the_smoothed_mixture(d):
-    # two unit Gaussians in 8-D, d apart on axis 0: the projections on the centroid line are the
-    # 1-D mixture; Scott's kernel (h = n^(-1/5) std) widens each component to sqrt(1 + h^2)
+    # two unit Gaussians in 8-D, d apart on axis 0: the discriminant direction is axis 0 (up to
+    # sampling noise) and the projections are the 1-D mixture; Scott's kernel (h = n^(-1/5) std)
+    # widens each component to sqrt(1 + h^2)
     rng = np.random.default_rng(20)
     n = 20_000
     xa = rng.normal(size=(n, 8))
@@ -231,6 +232,22 @@ def test_valley_ratio_is_one_without_a_valley_and_invariant():
     assert valley_ratio(b, a) == pytest.approx(r, rel=1e-9)  # symmetric
     with pytest.raises(ValueError, match=r"xa, xb='1 and 2000 points'"):
         valley_ratio(a[:1], b)
+
+
+def test_valley_is_read_along_the_discriminant_not_the_centroid_line():
+    # two clusters stretched along x (a drift, sd 5) and 5 apart in y (sd 1), offset (5, 5): along
+    # the centroid line the drift fills the gap (separation 7.1 over a spread of 3.6: unimodal),
+    # along S^-1 delta (mostly y) the 5-sd gap shows
+    from scipy.stats import gaussian_kde
+
+    rng = np.random.default_rng(25)
+    xa = rng.normal(size=(3000, 2)) * np.array([5.0, 1.0])
+    xb = rng.normal(size=(3000, 2)) * np.array([5.0, 1.0]) + np.array([5.0, 5.0])
+    u = np.array([1.0, 1.0]) / np.sqrt(2)
+    p = np.r_[xa @ u, xb @ u]
+    f = gaussian_kde(p)(np.linspace(xa.mean(0) @ u, xb.mean(0) @ u, 200))
+    assert f.min() > 0.9 * min(f[0], f[-1])  # no valley between the centroids on that line
+    assert valley_ratio(xa, xb) < 0.2
 
 
 def test_valley_profile_coordinates_and_ratio():

@@ -95,8 +95,10 @@ def plot_split_and_merge(
     Notes
     -----
     The last panel shows, for every two fragments consecutive in time (by median frame), the
-    kernel density of their frames on the line joining their centroids (0 and 1), labelled with
-    the valley ratio: at or above ``merge_threshold`` (dashed) the pair was one basin.
+    kernel density of their frames along their discriminant direction, scaled so that their
+    centroids sit at 0 and 1 (:func:`surrodyn.analysis.valley_profile`), labelled with the valley
+    ratio. Dashed: no valley deep enough (ratio at or above ``merge_threshold``) to keep the two
+    apart under :func:`surrodyn.analysis.merge_by_valley`.
     """
     from ..analysis.basins import valley_profile
 
