@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -1031,6 +1032,24 @@ def test_cli_basins(ramp_dir, tmp_path, capsys):
     assert json.loads((raw / "00_ramp" / "report.json").read_text())["merges"] == []
     with xr.open_dataset(raw / "00_ramp" / "basins.nc") as ds:
         np.testing.assert_array_equal(ds.fragment.values, ds.raw_cluster.values)  # neither absorbed nor split
+
+
+def test_cli_basins_descriptor_choice(ramp_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "dist"
+    assert main(["basins", str(ramp_dir), "--out", str(out), "--no-figures", "--descriptors", "distributions"]) == 0
+    with xr.open_dataset(out / "00_ramp" / "basins.nc") as ds:
+        assert ds.sizes["feature"] == 45  # Steinhardt 8 + CNA 6 + coordination 11 + radial 20
+    pytest.importorskip("dscribe")
+    soap = tmp_path / "soap"
+    assert main(["basins", str(ramp_dir), "--out", str(soap), "--no-figures", "--descriptors", "soap"]) == 0
+    with xr.open_dataset(soap / "00_ramp" / "basins.nc") as ds:
+        names = [str(f) for f in ds.feature.values]
+        assert names[0] == "soap_0" and "cna_555" in names and len(names) == 147 + 6
+    monkeypatch.setitem(sys.modules, "dscribe", None)
+    monkeypatch.setitem(sys.modules, "dscribe.descriptors", None)
+    capsys.readouterr()
+    assert main(["basins", str(ramp_dir), "--out", str(tmp_path / "x"), "--descriptors", "soap"]) == 2
+    assert "pip install dscribe" in capsys.readouterr().err
     assert main(["basins", str(tmp_path / "nowhere.extxyz"), "--out", str(out)]) == 2
 
 

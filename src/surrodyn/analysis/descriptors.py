@@ -466,16 +466,17 @@ def default_descriptors(
     Returns
     -------
     DescriptorSet
-        ``Steinhardt(wigner=True)`` (8 features) and ``CNAFractions`` (7); with ``distributions``
-        also ``CoordinationHistogram`` (11: CN 3–13) and ``RadialDistribution`` (20 bins over
-        2–6 Å), 46 features.
+        ``Steinhardt(wigner=True)`` (8 features) and ``CNAFractions`` (6: 421, 422, 555, 544,
+        433, other); with ``distributions`` also ``CoordinationHistogram`` (11: CN 3–13) and
+        ``RadialDistribution`` (20 bins over 2–6 Å), 45 features.
 
     Notes
     -----
     The order parameters alone are the default for basin finding. The histogram bins drift
-    smoothly with thermal expansion and vibration; with 31 of 46 standardised features tracking
-    temperature, t-SNE lays a heating ramp out as one continuous curve and DBSCAN no longer sees
-    the melting of Cu147 as a gap (measured on the ramps of ``docs/basins.md``).
+    smoothly with thermal expansion and vibration. With 31 standardised features tracking
+    temperature (of 46, measured when CNA still counted 666), t-SNE lays a heating ramp out as
+    one continuous curve and DBSCAN no longer sees the melting of Cu147 as a gap (measured on
+    the ramps of ``docs/basins.md``).
     """
     cutoff = _CU_CUTOFF_A if cutoff_A is None else cutoff_A
     parts: list[FrameDescriptor] = [

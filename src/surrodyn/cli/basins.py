@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from ..errors import ConfigError
 
 __all__ = ["add_arguments"]
 
@@ -33,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-basin-fraction", type=float, default=0.05, help="smaller clusters join their neighbour (default: 0.05)"
     )
+    parser.add_argument(
+        "--descriptors",
+        choices=("default", "distributions", "soap"),
+        default="default",
+        help="frame descriptors: Steinhardt + CNA (default); 'distributions' adds the coordination "
+        "histogram and radial distribution; 'soap' is DScribe's atom-averaged SOAP + CNA "
+        "(pip install -e '.[soap]')",
+    )
     parser.add_argument("--seed", type=int, default=0, help="t-SNE seed (default: %(default)s)")
     parser.add_argument(
         "--quench",
@@ -42,6 +53,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.set_defaults(func=_run)
+
+
+def _descriptors(kind: str, frames: Any) -> Any:
+    """Build the descriptor set of ``--descriptors`` for these frames (None: analyse_ramp's default)."""
+    from ..analysis import CNAFractions, DescriptorSet, SOAPAverage, default_descriptors, nearest_neighbour_cutoff
+
+    if kind == "default":
+        return None
+    cutoff = nearest_neighbour_cutoff(frames.positions.values[0])
+    if kind == "distributions":
+        return default_descriptors(cutoff, distributions=True)
+    try:
+        soap = SOAPAverage()
+    except ImportError as exc:
+        raise ConfigError(f"--descriptors soap: {exc}") from None
+    return DescriptorSet([soap, CNAFractions(cutoff)])
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -64,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
             min_basin_fraction=args.min_basin_fraction,
             random_state=args.seed,
         )
-        result = analyse_ramp(read_frames(path), finder=finder, progress=True)
+        frames = read_frames(path)
+        result = analyse_ramp(frames, descriptors=_descriptors(args.descriptors, frames), finder=finder, progress=True)
         calc = None
         if args.quench != "none":
             from ..md import make_calculator
