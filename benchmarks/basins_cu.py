@@ -21,14 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from surrodyn.analysis import (
-    CNAFractions,
-    DescriptorSet,
-    SOAPAverage,
-    analyse_ramp,
-    nearest_neighbour_cutoff,
-    summarize,
-)
+from surrodyn.analysis import DESCRIPTOR_PRESETS, analyse_ramp, descriptor_preset, nearest_neighbour_cutoff, summarize
 from surrodyn.data.io import atomic_write_json
 from surrodyn.md import ClusterSpec, RampConfig, run_ramp
 
@@ -44,13 +37,6 @@ SYSTEMS = {
 }
 
 
-def _descriptors(kind: str, ds) -> DescriptorSet | None:
-    """None (analyse_ramp's default) or SOAP (dscribe defaults: 5 Å, n_max = l_max = 6) + CNA."""
-    if kind == "default":
-        return None
-    return DescriptorSet([SOAPAverage(), CNAFractions(nearest_neighbour_cutoff(ds.positions.values[0]))])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ramps", default="runs/basins_ramps", help="ramp directories (resumed if present)")
@@ -59,10 +45,10 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument(
         "--descriptors",
-        choices=("default", "soap"),
+        choices=DESCRIPTOR_PRESETS,
         default="default",
-        help="frame descriptors: Steinhardt + CNA (default), or DScribe's atom-averaged SOAP + CNA "
-        "(needs `pip install dscribe`; CNA is kept for the morphology labels)",
+        help="frame descriptors (surrodyn.analysis.descriptor_preset): Steinhardt + CNA (default), with the "
+        "distributions, or DScribe's atom-averaged SOAP + CNA (needs `pip install dscribe`)",
     )
     args = ap.parse_args()
     ramps, out = Path(args.ramps), Path(args.out)
@@ -83,7 +69,8 @@ def main() -> None:
             # resumes a finished or interrupted ramp; refuses one made with other settings
             ds = run_ramp(cfg, rdir, progress=False)
             md_s = time.process_time() - t0
-            res = analyse_ramp(ds, descriptors=_descriptors(args.descriptors, ds))
+            cutoff = nearest_neighbour_cutoff(ds.positions.values[0])
+            res = analyse_ramp(ds, descriptors=descriptor_preset(args.descriptors, cutoff))
             res.save(out / name / f"s{seed}", figures=seed == 0)
             d = res.to_dict()
             frames = d["n_frames"]

@@ -25,6 +25,7 @@ from surrodyn.analysis.descriptors import (
     cna_signatures,
     compute_descriptors,
     default_descriptors,
+    descriptor_preset,
     nearest_neighbour_cutoff,
     neighbor_pairs,
     steinhardt,
@@ -416,3 +417,10 @@ def test_soap_average_invariances_and_size():
     assert np.linalg.norm(g - f) > 1e-2 * np.linalg.norm(f)
     with pytest.raises(ConfigError, match="species"):
         SOAPAverage(species="Cu")
+
+
+def test_descriptor_presets():
+    assert descriptor_preset("default", 3.0).names == default_descriptors(3.0).names
+    assert len(descriptor_preset("distributions").names) == 45  # 8 + 6 + 11 + 20
+    with pytest.raises(ValueError, match=r"^kind='acsf'"):
+        descriptor_preset("acsf")

@@ -12,6 +12,7 @@
 
 from .basins import BasinFinder, knee_radius, merge_by_valley, merge_fragments, valley_profile, valley_ratio
 from .descriptors import (
+    DESCRIPTOR_PRESETS,
     CNAFractions,
     CoordinationHistogram,
     DescriptorSet,
@@ -22,6 +23,7 @@ from .descriptors import (
     cna_signatures,
     compute_descriptors,
     default_descriptors,
+    descriptor_preset,
     nearest_neighbour_cutoff,
     neighbor_pairs,
     steinhardt,
@@ -37,6 +39,7 @@ from .transitions import (
 )
 
 __all__ = [
+    "DESCRIPTOR_PRESETS",
     "MORPHOLOGIES",
     "BasinAnalysis",
     "BasinFinder",
@@ -52,6 +55,7 @@ __all__ = [
     "cna_signatures",
     "compute_descriptors",
     "default_descriptors",
+    "descriptor_preset",
     "energy_phase_labels",
     "heat_capacity",
     "knee_radius",

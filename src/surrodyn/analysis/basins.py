@@ -29,7 +29,22 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..errors import param_error
 
-__all__ = ["BasinFinder", "knee_radius", "merge_by_valley", "merge_fragments", "valley_profile", "valley_ratio"]
+__all__ = [
+    "SPLIT_FACTORS",
+    "VALLEY_THRESHOLD",
+    "BasinFinder",
+    "knee_radius",
+    "merge_by_valley",
+    "merge_fragments",
+    "valley_profile",
+    "valley_ratio",
+]
+
+#: default radii (fractions of the DBSCAN radius) at which :class:`BasinFinder` splits clusters
+SPLIT_FACTORS = (0.9, 0.8, 0.7, 0.6)
+#: default valley ratio at or above which :func:`merge_by_valley` merges (kept boundaries of the
+#: 60 Cu ramps of docs/basins.md score 0.00-0.18, merged fragments 0.75-1.00)
+VALLEY_THRESHOLD = 0.6
 
 
 def knee_radius(embedding: np.ndarray, k: int) -> float:
@@ -354,7 +369,7 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         clusterer: str = "dbscan",
         embedding: str = "auto",
         max_tsne_frames: int = 5000,
-        split_factors: tuple[float, ...] | None = (0.9, 0.8, 0.7, 0.6),
+        split_factors: tuple[float, ...] | None = SPLIT_FACTORS,
         merge: str | None = "valley",
         merge_threshold: float | None = None,
         min_basin_fraction: float = 0.05,
@@ -478,7 +493,7 @@ class BasinFinder(ClusterMixin, BaseEstimator):
         if self.merge is None:
             return labels, []
         if self.merge == "valley":
-            thr = 0.6 if self.merge_threshold is None else float(self.merge_threshold)
+            thr = VALLEY_THRESHOLD if self.merge_threshold is None else float(self.merge_threshold)
             return merge_by_valley(xs, labels, thr, groups=self.raw_labels_)
         thr = 1.0 if self.merge_threshold is None else float(self.merge_threshold)
         merged, pairs = merge_fragments(xs, labels, thr)

@@ -50,6 +50,7 @@ from .steinhardt import _degrees, _steinhardt_from_bonds, steinhardt
 
 __all__ = [
     "CNA_SIGNATURES",
+    "DESCRIPTOR_PRESETS",
     "FCC_SHELL_MIDPOINT",
     "CNAFractions",
     "CoordinationHistogram",
@@ -61,6 +62,7 @@ __all__ = [
     "cna_signatures",
     "compute_descriptors",
     "default_descriptors",
+    "descriptor_preset",
     "nearest_neighbour_cutoff",
     "neighbor_pairs",
     "steinhardt",
@@ -557,3 +559,41 @@ def compute_descriptors(
         name="descriptors",
         attrs={"long_name": "structural descriptors per frame"},
     )
+
+
+#: names accepted by :func:`descriptor_preset`
+DESCRIPTOR_PRESETS = ("default", "distributions", "soap")
+
+
+def descriptor_preset(kind: str, cutoff_A: float | None = None) -> DescriptorSet:
+    """Build one of the named frame-descriptor sets of the basin analysis.
+
+    Parameters
+    ----------
+    kind : {"default", "distributions", "soap"}
+        ``"default"``: :func:`default_descriptors`; ``"distributions"``: the same with the
+        coordination histogram and radial distribution; ``"soap"``: :class:`SOAPAverage`
+        (DScribe's defaults here: 5 Å, n_max = l_max = 6) with :class:`CNAFractions`, which the
+        morphology labels need.
+    cutoff_A : float, optional
+        First-shell cutoff in Å (:func:`nearest_neighbour_cutoff` of a frame); default as in
+        :func:`default_descriptors`.
+
+    Returns
+    -------
+    DescriptorSet
+
+    Raises
+    ------
+    ConfigError
+        For an unknown ``kind``, or ``"soap"`` without dscribe installed.
+    """
+    if kind not in DESCRIPTOR_PRESETS:
+        raise param_error("kind", kind, f"one of {DESCRIPTOR_PRESETS}")
+    if kind != "soap":
+        return default_descriptors(cutoff_A, distributions=kind == "distributions")
+    try:
+        soap = SOAPAverage()
+    except ImportError as exc:
+        raise ConfigError(f"descriptors 'soap': {exc}") from None
+    return DescriptorSet([soap, CNAFractions(_CU_CUTOFF_A if cutoff_A is None else cutoff_A)])

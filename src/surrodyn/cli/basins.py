@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-from ..errors import ConfigError
 
 __all__ = ["add_arguments"]
 
@@ -38,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--descriptors",
-        choices=("default", "distributions", "soap"),
+        choices=("default", "distributions", "soap"),  # surrodyn.analysis.DESCRIPTOR_PRESETS (imported lazily)
         default="default",
         help="frame descriptors: Steinhardt + CNA (default); 'distributions' adds the coordination "
         "histogram and radial distribution; 'soap' is DScribe's atom-averaged SOAP + CNA "
@@ -55,26 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_run)
 
 
-def _descriptors(kind: str, frames: Any) -> Any:
-    """Build the descriptor set of ``--descriptors`` for these frames (None: analyse_ramp's default)."""
-    from ..analysis import CNAFractions, DescriptorSet, SOAPAverage, default_descriptors, nearest_neighbour_cutoff
-
-    if kind == "default":
-        return None
-    cutoff = nearest_neighbour_cutoff(frames.positions.values[0])
-    if kind == "distributions":
-        return default_descriptors(cutoff, distributions=True)
-    try:
-        soap = SOAPAverage()
-    except ImportError as exc:
-        raise ConfigError(f"--descriptors soap: {exc}") from None
-    return DescriptorSet([soap, CNAFractions(cutoff)])
-
-
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..analysis import BasinFinder, analyse_ramp, read_frames, summarize
+    from ..analysis import (
+        BasinFinder,
+        analyse_ramp,
+        descriptor_preset,
+        nearest_neighbour_cutoff,
+        read_frames,
+        summarize,
+    )
+    from ..analysis.basins import SPLIT_FACTORS
     from ..data.io import atomic_write_json
 
     out = Path(args.out)
@@ -87,12 +76,13 @@ def _run(args: argparse.Namespace) -> int:
             clusterer=args.clusterer,
             merge=None if args.merge == "none" else args.merge,
             merge_threshold=args.merge_threshold,
-            split_factors=None if args.no_split else (0.9, 0.8, 0.7, 0.6),
+            split_factors=None if args.no_split else SPLIT_FACTORS,
             min_basin_fraction=args.min_basin_fraction,
             random_state=args.seed,
         )
         frames = read_frames(path)
-        result = analyse_ramp(frames, descriptors=_descriptors(args.descriptors, frames), finder=finder, progress=True)
+        desc = descriptor_preset(args.descriptors, nearest_neighbour_cutoff(frames.positions.values[0]))
+        result = analyse_ramp(frames, descriptors=desc, finder=finder, progress=True)
         calc = None
         if args.quench != "none":
             from ..md import make_calculator

@@ -65,7 +65,7 @@ def plot_split_and_merge(
     basins: np.ndarray,
     x: np.ndarray,
     *,
-    merge_threshold: float = 0.6,
+    merge_threshold: float | None = None,
     title: str = "",
     axes: Any = None,
 ) -> Any:
@@ -81,8 +81,9 @@ def plot_split_and_merge(
         ``BasinFinder.fragment_labels_`` and ``labels_`` (-1 noise).
     x : ndarray, shape (n_frames, n_features)
         Standardised descriptors.
-    merge_threshold : float
-        Valley ratio drawn as the merge line.
+    merge_threshold : float, optional
+        Valley ratio at which pairs are drawn dashed; default the finder's default
+        (:data:`surrodyn.analysis.basins.VALLEY_THRESHOLD`).
     title : str
         Title of the first panel.
     axes : sequence of 4 matplotlib axes, optional
@@ -100,8 +101,9 @@ def plot_split_and_merge(
     ratio. Dashed: no valley deep enough (ratio at or above ``merge_threshold``) to keep the two
     apart under :func:`surrodyn.analysis.merge_by_valley`.
     """
-    from ..analysis.basins import valley_profile
+    from ..analysis.basins import VALLEY_THRESHOLD, valley_profile
 
+    merge_threshold = VALLEY_THRESHOLD if merge_threshold is None else float(merge_threshold)
     plt = _plt()
     if axes is None:
         fig, axes = plt.subplots(1, 4, figsize=(17, 3.9), constrained_layout=True)
@@ -206,7 +208,7 @@ def save_basin_figures(result: BasinAnalysis, out: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     f = result.finder
-    threshold = f.merge_threshold if (f.merge == "valley" and f.merge_threshold is not None) else 0.6
+    threshold = f.merge_threshold if f.merge == "valley" else None
     for name, make in [
         ("basin_map", plot_basin_map),
         (
