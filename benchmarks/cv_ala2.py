@@ -10,6 +10,9 @@ the correlation between the latents that carry φ and ψ).
 
     python benchmarks/cv_ala2.py --data /work/data/ala2_vacuum --out runs/cv_ala2_vacuum.json
 
+``--latents DIR`` saves every latent for ``cv_ala2_maps.py``. A run biased on φ and ψ (a 2-D free
+energy in ``colvar.nc``) takes its φ basins from the marginal F(φ).
+
 mlcolvar is a benchmark-only dependency: ``pip install --no-deps mlcolvar==1.3.1``.
 """
 
@@ -49,6 +52,9 @@ def barrier_basins(colvar: xr.Dataset) -> np.ndarray:
     at φ ∈ (2.2, π) belong to the β/C7eq basin although φ > 0.
     """
     f = colvar["free_energy_kJmol"].values
+    if f.ndim == 2:  # a run biased on φ and ψ: F(φ) = -kT ln ∫ exp(-F(φ, ψ)/kT) dψ
+        kt = 0.0083144626 * 300.0
+        f = -kt * np.log(np.exp(-(f - f.min()) / kt).sum(axis=1))
     grid = colvar["grid_phi"].values
     peaks = [i for i in range(len(f)) if f[i] >= f[i - 1] and f[i] >= f[(i + 1) % len(f)]]
     lo, hi = sorted(grid[sorted(peaks, key=lambda i: -f[i])[:2]])
@@ -148,6 +154,7 @@ def main() -> None:
                              "ours-disentangled: additive decoder + latent decorrelation")  # fmt: skip
     parser.add_argument("--beta", type=float, default=0.1, help="beta of our VAE and of mlcolvar's")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--latents", type=Path, help="directory to save every latent as <method>_seed<k>.npy")
     args = parser.parse_args()
     x, colvar, variables, periodic = load(args.data)
     phi, psi, basin = colvar["phi"].values, colvar["psi"].values, barrier_basins(colvar)
@@ -159,6 +166,9 @@ def main() -> None:
     for method in args.methods.split(","):
         for seed in args.seeds if method not in ("pca", "tica") else args.seeds[:1]:
             z, seconds, extra = fit(method, x, seed, args.beta)
+            if args.latents:
+                args.latents.mkdir(parents=True, exist_ok=True)
+                np.save(args.latents / f"{method}_seed{seed}.npy", z)
             row = {
                 "method": method, "seed": seed, "cpu_s": round(seconds, 2),
                 "r2_phi": round(knn_r2(z, phi, periodic=True), 4), "r2_psi": round(knn_r2(z, psi, periodic=True), 4),

@@ -2,6 +2,7 @@
 
     python benchmarks/cv_ala2_data.py --out /work/data/ala2_vacuum --ns 10 --seed 0 --solvent vacuum
     python benchmarks/cv_ala2_data.py --out /work/data/ala2_obc --ns 10 --seed 0 --solvent obc
+    python benchmarks/cv_ala2_data.py --out /work/data/ala2_vacuum_2d --bias phi,psi   # both torsions biased
 
 The protocol of ``docs/cv.md`` (2 fs, LangevinMiddle 300 K, γ = 1/ps, Reference platform; Gaussians
 of 1 kJ/mol, bias factor 8, every 0.5 ps, width 0.314 rad; frames every 1 ps). Writes ``traj.dcd``,
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--solvent", choices=["vacuum", "obc"], default="vacuum")
     ap.add_argument("--unbiased", action="store_true", help="plain MD (no metadynamics)")
+    ap.add_argument("--bias", default="phi", help="torsions to bias, comma-separated: phi (the protocol), psi, phi,psi")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     out = run_torsion_metadynamics(
@@ -35,7 +37,7 @@ def main() -> None:
         ns=args.ns,
         seed=args.seed,
         solvent=args.solvent,
-        biased=() if args.unbiased else ("phi",),
+        biased=() if args.unbiased else tuple(args.bias.split(",")),
         progress=not args.no_progress,
     )
     ds = read_dataset(out / "colvar.nc")
