@@ -145,6 +145,19 @@ def test_bad_input_is_named():
     assert out.recon.shape == (7, 4) and torch.equal(out.z, out.mu)
 
 
+def test_latent_on_plane_figure_and_its_input_checks(tmp_path):
+    from surrodyn.plot.cv import plot_latent_on_plane
+
+    rng = np.random.default_rng(0)
+    phi, psi = rng.uniform(-np.pi, np.pi, (2, 500))
+    z = np.column_stack([np.cos(phi), psi, phi + psi])  # three latents: four panels
+    path = plot_latent_on_plane(z, phi, psi, tmp_path / "plane.png", names=("phi", "psi"))
+    assert path.stat().st_size > 0
+    with pytest.raises(ConfigError, match="499 and 500 frames, the latent 500"):
+        plot_latent_on_plane(z, phi[:-1], psi, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+
+
 def test_variable_ranking_on_exact_relations():
     from surrodyn.cv.interpret import latent_correlation, rank_variables, top_variables
 

@@ -16,6 +16,7 @@ from surrodyn.cv.config import CVConfig, specs_from_list, specs_to_list
 from surrodyn.cv.features import Dihedrals, Distances, Featurizer
 from surrodyn.cv.learn import FitSettings, LearnedCV
 from surrodyn.cv.readers import TrajectoryReader
+from surrodyn.cv.workflow import explain
 from surrodyn.errors import ConfigError
 
 
@@ -201,8 +202,16 @@ def test_cli_train_project_explain(butane, tmp_path):
     out = tmp_path / "explain"
     assert main(["cv", "explain", str(tmp_path / "m"), str(d / "traj.dcd"), "--out", str(out)]) == 0
     report = (out / "report.txt").read_text()
-    for name in ("fes.png", "latent_top.png", "ranking.png", "ranking.nc"):
+    for name in ("fes.png", "latent_top.png", "latent_on_plane.png", "ranking.png", "ranking.nc"):
         assert (out / name).stat().st_size > 0
+    assert "latent_on_plane.png: every latent dimension over (" in report
+    # a named plane is drawn and reported; an unknown name is refused with the closest known one
+    assert main(["cv", "explain", str(tmp_path / "m"), str(d / "traj.dcd"), "--out", str(tmp_path / "ex2"),
+                 "--plane", "dist C10-C43", "dist C10-C32"]) == 0  # fmt: skip
+    assert "over (dist C10-C43, dist C10-C32)" in (tmp_path / "ex2" / "report.txt").read_text()
+    with pytest.raises(ConfigError, match="did you mean 'dist C10-C43'"):
+        explain(tmp_path / "m", d / "traj.dcd", tmp_path / "ex3", plane=("dist C10-C44", "dist C10-C43"))
+    assert not (tmp_path / "ex3" / "ranking.nc").exists()  # refused before anything is written
     # the end-to-end C1-C4 distance is the one geometric variable that follows cos(dihedral)
     assert "latent 0: dist C10-C43" in report or "latent 1: dist C10-C43" in report
     assert "active latent dimensions" in report
@@ -222,6 +231,16 @@ def test_cli_train_project_explain(butane, tmp_path):
     assert main(["cv", "train", str(config), "--out", str(tmp_path / "p")]) == 0
     assert load_cv(tmp_path / "p").method == "pca"
     assert main(["cv", "train", str(tmp_path / "nope.yaml")]) == 2
+
+
+def test_default_plane_takes_the_first_two_different_top_variables():
+    from surrodyn.cv.workflow import default_plane
+
+    assert default_plane({0: [("phi", 0.9), ("a", 0.8)], 1: [("psi", 0.9)]}) == ("phi", "psi")
+    assert default_plane({0: [("phi", 0.9)], 1: [("phi", 0.8)], 2: [("psi", -0.7)]}) == ("phi", "psi")
+    # every latent led by one variable: the other ranked variable with the largest |score|
+    assert default_plane({0: [("phi", 0.9), ("a", 0.3)], 1: [("phi", 0.7), ("b", -0.6)]}) == ("phi", "b")
+    assert default_plane({0: [("phi", 0.9)]}) is None
 
 
 def test_the_shipped_example_config_is_valid():

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ex = sub.add_parser("explain", help="rank geometric variables per latent dimension; figures and a report")
     _frames_arguments(ex)
     ex.add_argument("--out", default="cv_explain", help="output directory")
+    ex.add_argument("--plane", nargs=2, metavar=("X", "Y"),
+                    help="draw every latent over the plane of these two variables (names as in the report, e.g. "
+                    "'phi ALA2' 'psi ALA2'); default: the top variables of the first two latents")  # fmt: skip
     ex.set_defaults(func=_explain)
 
     pj = sub.add_parser("project", help="write the CVs of every frame of a trajectory (NetCDF)")
@@ -74,7 +77,10 @@ def _train(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from ..cv.workflow import explain
 
-    print(explain(args.model, args.trajectory, args.out, topology=args.topology, stride=args.stride), end="")
+    report = explain(
+        args.model, args.trajectory, args.out, topology=args.topology, stride=args.stride, plane=args.plane
+    )
+    print(report, end="")
     print(f"figures and ranking.nc in {args.out}")
     return 0
 

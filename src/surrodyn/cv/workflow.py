@@ -9,7 +9,7 @@ was, and exports can write the same features for PLUMED.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from ..data.io import atomic_write_bytes, write_dataset
-from ..errors import ConfigError
+from ..errors import ConfigError, unknown_keys_error
 from .baselines import LinearCV, fit_linear_cv, load_cv
 from .config import CVConfig, specs_from_list
 from .features import Featurizer, read_colvar
@@ -25,7 +25,7 @@ from .interpret import geometric_library, latent_correlation, rank_variables, to
 from .learn import LearnedCV, fit_cv
 from .readers import TrajectoryReader
 
-__all__ = ["EXPORT_FORMATS", "explain", "export", "featurize", "project", "train"]
+__all__ = ["EXPORT_FORMATS", "default_plane", "explain", "export", "featurize", "project", "train"]
 
 EXPORT_FORMATS = ("torchscript", "plumed", "numpy")
 
@@ -178,6 +178,7 @@ def explain(
     weights: np.ndarray | None = None,
     kT: float = 2.494,
     n_top: int = 3,
+    plane: tuple[str, str] | None = None,
 ) -> str:
     """Rank geometric variables per latent dimension, draw the figures, write a text report.
 
@@ -188,7 +189,8 @@ def explain(
     trajectory : path or list of paths
         Frames to analyse (a COLVAR file for a COLVAR-trained model: its columns are the variables).
     out_dir : path
-        Output directory: ``report.txt``, ``ranking.nc``, ``fes.png``, ``latent_top.png``, ``ranking.png``.
+        Output directory: ``report.txt``, ``ranking.nc``, ``fes.png``, ``latent_top.png``,
+        ``latent_on_plane.png``, ``ranking.png``.
     topology : path, optional
         Topology (default: the training job's).
     stride : int
@@ -199,19 +201,28 @@ def explain(
         Thermal energy (kJ/mol) of the free-energy plot.
     n_top : int
         Top variables per latent dimension in the report and the coloured plot.
+    plane : tuple of str, optional
+        Two variables (names as in the report, e.g. ``("phi ALA2", "psi ALA2")``) whose plane
+        ``latent_on_plane.png`` colours by each latent dimension. Default: :func:`default_plane`
+        of the ranking.
 
     Returns
     -------
     str
         The report text.
     """
-    from ..plot.cv import plot_latent_colored, plot_latent_fes, plot_ranking
+    from ..plot.cv import plot_latent_colored, plot_latent_fes, plot_latent_on_plane, plot_ranking
 
     model = load_cv(model_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     job = _job(model)
+    if plane is not None:
+        plane = tuple(plane)
+        if len(plane) != 2 or plane[0] == plane[1]:
+            raise ConfigError(f"plane must name two different variables; got {plane!r}.")
     if job.get("colvar") is not None:
+        _check_plane(plane, model.feature_names)
         features = featurize(model, trajectory, stride=stride)
         variables = {n: features[:, k] for k, n in enumerate(model.feature_names)}
         periodic: list[str] = []
@@ -219,6 +230,7 @@ def explain(
         rd, featurizer = _open(model, trajectory, topology, stride)
         specs, periodic = geometric_library(rd.universe)
         library = Featurizer(rd.universe, specs)
+        _check_plane(plane, library.names)  # before the pass over the frames
         blocks = [(featurizer.compute(x, box), library.compute(x, box)) for x, box in rd]
         if not blocks:
             raise ConfigError(f"no frames in {trajectory}.")
@@ -229,6 +241,7 @@ def explain(
     table = rank_variables(z, variables, periodic=periodic)
     write_dataset(table, out / "ranking.nc")
     top = top_variables(table, by="spearman", n=n_top)
+    plane = plane or default_plane(top)
     corr = latent_correlation(z)
     lines = [
         f"model: {Path(model_dir)} ({job.get('model', {}).get('method', 'beta-vae')}, {z.shape[1]} latent dims)",
@@ -258,6 +271,8 @@ def explain(
     if z.shape[1] > 1:
         off = corr[np.triu_indices(z.shape[1], 1)]
         lines.append(f"max |correlation| between latent dimensions: {np.abs(off).max():.3f} (disentangled: ≈ 0)")
+    if plane is not None:
+        lines.append(f"latent_on_plane.png: every latent dimension over ({plane[0]}, {plane[1]})")
     report = "\n".join(lines) + "\n"
     atomic_write_bytes(out / "report.txt", report.encode())
     plot_latent_fes(z, out / "fes.png", kT=kT, weights=weights)
@@ -266,8 +281,42 @@ def explain(
         for name, _ in items:
             shown.setdefault(name, variables[name])
     plot_latent_colored(z, shown, out / "latent_top.png")
+    if plane is not None:
+        plot_latent_on_plane(z, variables[plane[0]], variables[plane[1]], out / "latent_on_plane.png", names=plane)
     plot_ranking(table, out / "ranking.png")
     return report
+
+
+def _check_plane(plane: tuple[str, ...] | None, names: Sequence[str]) -> None:
+    """Refuse a plane that names a variable the analysis does not have, suggesting the closest."""
+    if plane is not None and (missing := [name for name in plane if name not in names]):
+        raise unknown_keys_error(missing, names, "plane variable(s)")
+
+
+def default_plane(top: Mapping[int, Sequence[tuple[str, float]]]) -> tuple[str, str] | None:
+    """Choose the plane to draw the latents over: the top variables of the first two latents that differ.
+
+    Parameters
+    ----------
+    top : mapping
+        Ranked ``(name, score)`` pairs per latent dimension, as :func:`~surrodyn.cv.top_variables` gives.
+
+    Returns
+    -------
+    tuple of str or None
+        The top variable of latent 0 and the top variable of the next latent led by another one;
+        if every latent is led by the same variable, the other ranked variable with the largest
+        absolute score. ``None`` if fewer than two variables are ranked.
+    """
+    dims = [d for d in sorted(top) if top[d]]
+    if not dims:
+        return None
+    first = top[dims[0]][0][0]
+    second = next((top[d][0][0] for d in dims[1:] if top[d][0][0] != first), None)
+    if second is None:
+        others = [(abs(score), name) for d in dims for name, score in top[d] if name != first]
+        second = max(others)[1] if others else None
+    return None if second is None else (first, second)
 
 
 def _featurizer_of(model: CV, topology: str | Path | None) -> Featurizer:

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..errors import ConfigError
 
-__all__ = ["latent_free_energy", "plot_latent_colored", "plot_latent_fes", "plot_ranking"]
+__all__ = ["latent_free_energy", "plot_latent_colored", "plot_latent_fes", "plot_latent_on_plane", "plot_ranking"]
 
 
 def _plt():
@@ -85,6 +85,66 @@ def plot_latent_fes(
         ax.set_ylabel("latent 1")
     ax.set_title("free energy of the latent space, −kT ln p")
     fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_latent_on_plane(
+    latent: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    path: str | Path,
+    names: tuple[str, str] = ("x", "y"),
+    max_points: int = 20000,
+    seed: int = 0,
+) -> Path:
+    """Draw each latent dimension over the plane of two geometric variables (e.g. a Ramachandran plot).
+
+    The inverse view of :func:`plot_latent_colored`. The first panel is the density of the frames
+    on the plane (log scale); each further panel colours the frames by one latent dimension
+    (colour range from its 1st to 99th percentile). A latent that folds, taking one value at both
+    ends of a path between basins, shows up here at once, while a correlation table only sees a
+    weaker number.
+
+    Parameters
+    ----------
+    latent : numpy.ndarray
+        (N, d) latent coordinates.
+    x, y : numpy.ndarray
+        (N,) the two variables spanning the plane.
+    path : str or Path
+        PNG to write.
+    names : tuple of str
+        Axis labels.
+    max_points : int
+        Frames drawn in the coloured panels (seeded subsample).
+    seed : int
+        Seed of the subsample.
+    """
+    plt = _plt()
+    z = _latent(latent)
+    xv, yv = (np.asarray(v, dtype=float).ravel() for v in (x, y))
+    if xv.size != z.shape[0] or yv.size != z.shape[0]:
+        raise ConfigError(f"the plane's variables have {xv.size} and {yv.size} frames, the latent {z.shape[0]}.")
+    idx = np.random.default_rng(seed).permutation(z.shape[0])[:max_points]
+    n = z.shape[1] + 1
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.6 * rows), squeeze=False, constrained_layout=True)
+    ax = axes.flat[0]
+    ax.hist2d(xv, yv, bins=60, cmap="Greys", cmin=1, norm="log")
+    ax.set_title("frames (log density)", fontsize=9)
+    for d, ax in enumerate(list(axes.flat)[1:n]):
+        lo, hi = np.percentile(z[:, d], [1, 99])
+        sc = ax.scatter(xv[idx], yv[idx], c=z[idx, d], s=2, cmap="coolwarm", vmin=lo, vmax=hi)
+        fig.colorbar(sc, ax=ax)
+        ax.set_title(f"latent {d}", fontsize=9)
+    for ax in list(axes.flat)[:n]:
+        ax.set_xlabel(names[0])
+        ax.set_ylabel(names[1])
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
 
