@@ -139,7 +139,8 @@ def _cases(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    points = validation_experiments(models, args.train_data, args.observable, validation=args.validation)
+    points = validation_experiments(models, args.train_data, args.observable, validation=args.validation,
+                                    correlated=args.correlated)  # fmt: skip
     disc = fit_discrepancy(models, points)
     unknowns = ["permittivity", "concentration_cm3"]
     perr = None if args.no_parameter_error else fit_parameter_error(models, points, unknowns, disc)
@@ -154,7 +155,7 @@ def _cases(args: argparse.Namespace) -> None:
         if f.exists():
             continue
         point = held.isel(point=i)
-        exp = experiment_from_kmc(point, args.observable, noise=args.noise, seed=1000 + i)
+        exp = experiment_from_kmc(point, args.observable, noise=args.noise, seed=1000 + i, correlated=args.correlated)
         truth = _truth(held, i)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -236,14 +237,16 @@ def _verify(args: argparse.Namespace) -> None:
     from surrodyn.sweep.dataset import open_sweep
 
     models = [Surrogate.load(m) for m in args.models]
-    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation)
+    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation,
+                                  correlated=args.correlated)  # fmt: skip
     held = open_sweep(args.heldout)
     for i in args.cases:
         f = Path(args.out) / f"case_{i:02d}.json"
         row = json.loads(f.read_text())
         if "verification" in row:
             continue
-        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i)
+        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i,
+                                  correlated=args.correlated)  # fmt: skip
         like = SurrogateLikelihood(models, exp, row["unknowns"], disc)
         res = CalibrationResult(tuple(row["unknowns"]), row["estimate"], np.empty((0, 2)), {}, 0.9, {})
         ver = verify(res, like, replicas=4, seed=2000 + i, workers=args.workers)
@@ -530,6 +533,11 @@ def main() -> None:
     c.add_argument("--no-parameter-error", action="store_true", help="intervals from the discrepancy alone")
     for name in ("cases", "verify"):
         sub.choices[name].add_argument("--validation", nargs="*", default=[], help="independent validation sweeps")
+        sub.choices[name].add_argument(
+            "--correlated",
+            action="store_true",
+            help="kMC replica noise as a covariance in time (cases and validation points)",
+        )
     v = sub.choices["verify"]
     v.add_argument("--train-data", required=True)
     v.add_argument("--cases", type=int, nargs="+", required=True)

@@ -41,7 +41,7 @@ from surrodyn.surrogate.calibrate import (
     sample_posterior,
 )
 from surrodyn.surrogate.data import Normalizer
-from surrodyn.surrogate.experiment import Experiment, read_experiment, write_experiment
+from surrodyn.surrogate.experiment import Experiment, noise_from_replicates, read_experiment, write_experiment
 from surrodyn.surrogate.model import FieldTFT, TFTConfig
 from surrodyn.units import VACUUM_PERMITTIVITY_F_M
 
@@ -194,6 +194,116 @@ def test_bad_data_gives_clear_errors(tmp_path, text, match):
     f.write_text(text)
     with pytest.raises(ConfigError, match=match):
         read_experiment(f)
+
+
+def _correlated_noise(n: int, t: np.ndarray, ell: float, sd: np.ndarray, seed: int) -> np.ndarray:
+    """(n, N) draws of Gaussian noise with sd ``sd`` and correlation exp(-|Δlog10 t| / ell)."""
+    lag = np.abs(np.log10(t)[:, None] - np.log10(t)[None, :])
+    chol = np.linalg.cholesky(np.exp(-lag / ell) + 1e-12 * np.eye(t.size))
+    return (sd[:, None] * (chol @ np.random.default_rng(seed).standard_normal((t.size, n)))).T
+
+
+def test_noise_from_replicates_recovers_a_known_covariance():
+    t = np.geomspace(1e-7, 1e-4, 40)
+    sd = np.linspace(1.0, 3.0, 40)  # a noise level that grows with time, as a charging transient's does
+    ells = [noise_from_replicates(5.0 + _correlated_noise(32, t, 0.3, sd, seed), t)[2] for seed in range(8)]
+    assert abs(np.median(ells) / 0.3 - 1) < 0.15
+    mean, cov, _ = noise_from_replicates(5.0 + _correlated_noise(32, t, 0.3, sd, 0), t)
+    # the covariance of the mean: sd^2 / n on the diagonal (sample sd of 32 replicates: ±13 %, smoothed over 5 times)
+    assert np.median(np.sqrt(np.diag(cov)) / (sd / np.sqrt(32))) == pytest.approx(1.0, abs=0.1)
+    assert np.abs(mean - 5.0).max() < 5 * 3.0 / np.sqrt(32)
+    with pytest.raises(ConfigError, match="n >= 2"):
+        noise_from_replicates(np.ones((1, 40)), t)
+    with pytest.raises(ConfigError, match="identical"):
+        noise_from_replicates(np.ones((3, 40)), t)
+
+
+def test_replicate_columns_give_the_mean_and_its_covariance(tmp_path):
+    t = np.geomspace(1e-7, 1e-4, 12)
+    reps = 2.0 + _correlated_noise(4, t, 0.5, np.full(12, 0.1), 3)
+    f = tmp_path / "reps.csv"
+    lines = ["# voltage_V: 1.0", "time [s], " + ", ".join(f"charge_{k + 1} [C/m^2]" for k in range(4))]
+    lines += [", ".join(repr(float(v)) for v in [t[i], *reps[:, i]]) for i in range(12)]
+    f.write_text("\n".join(lines) + "\n")
+    e = read_experiment(f)
+    _, cov, _ = noise_from_replicates(reps, t)
+    np.testing.assert_allclose(e.value, reps.mean(0))
+    np.testing.assert_allclose(e.noise_cov, cov)
+    assert e.sigma is None and e.conditions == {"voltage_V": 1.0}
+    np.testing.assert_allclose(e.noise_covariance(), cov)
+    nc = tmp_path / "reps.nc"
+    xr.Dataset({"charge": (("replica", "time"), reps, {"units": "C/m^2"})},
+               coords={"time": ("time", t, {"units": "s"})}).to_netcdf(nc)  # fmt: skip
+    np.testing.assert_allclose(read_experiment(nc).noise_cov, cov)
+    f.write_text("time [s], charge_1 [C/m^2], current_2 [A/m^2]\n1,1,1\n2,2,2\n3,3,3\n")
+    with pytest.raises(ConfigError, match="need one observable"):
+        read_experiment(f)
+    with pytest.raises(ConfigError, match="not symmetric"):
+        Experiment("charge", t, reps[0], None, {}, "x", np.triu(np.ones((12, 12))))
+    with pytest.warns(UserWarning, match="not written to CSV"):
+        write_experiment(e, tmp_path / "back.csv")
+
+
+def test_likelihood_with_correlated_noise_is_the_full_gaussian():
+    """The log-likelihood equals the multivariate normal density with surrogate + independent + correlated noise."""
+    from scipy.stats import multivariate_normal
+
+    model = tiny_surrogate()
+    truth = {"permittivity": 150.0, "concentration_cm3": 2e20, "voltage_V": 0.6}
+    exp = _charge_experiment(model, truth, 0.02, concentration_cm3=2e20)
+    noise_cov = np.cov(_correlated_noise(50, exp.time_s, 0.5, np.full(12, 0.01 * np.abs(exp.value).max()), 1).T)
+    exp2 = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, exp.conditions, "test", noise_cov)
+    disc = Discrepancy(0.03, 0.01, 0.4)
+    like = SurrogateLikelihood([model], exp2, ["permittivity"], disc)
+    w = like.working({"permittivity": 120.0})
+    with torch.no_grad():
+        got = float(like.log_likelihood(torch.from_numpy(w))[0])
+        mean, var, signal = like.predict(torch.from_numpy(w))
+        surrogate = disc.covariance(disc.sd(var, signal), disc.correlation(exp.time_s), torch.zeros(12))[0].numpy()
+    want = multivariate_normal(mean[0].numpy(), surrogate + np.diag(exp.sigma**2) + noise_cov).logpdf(exp.value)
+    assert got == pytest.approx(want, rel=1e-9)
+    # replicates alone (no sigma) are a complete noise model; without either the data are refused
+    Experiment(exp.observable, exp.time_s, exp.value, None, exp.conditions, "test", noise_cov)
+    SurrogateLikelihood([model], exp2.__class__(exp.observable, exp.time_s, exp.value, None, exp.conditions, "t",
+                        noise_cov), ["permittivity"], disc)  # fmt: skip
+    with pytest.raises(ConfigError, match="replicate columns"):
+        SurrogateLikelihood([model], Experiment(exp.observable, exp.time_s, exp.value, None, exp.conditions),
+                            ["permittivity"], disc)  # fmt: skip
+
+
+def _grid_interval(like: SurrogateLikelihood, level: float = 0.9) -> tuple[float, float]:
+    """Central interval of a one-unknown posterior, exactly, from the likelihood on a fine grid."""
+    lo, hi = like.bounds_w[0]
+    w = np.linspace(lo, hi, 2001)
+    logp = like.log_posterior(w[:, None])
+    cdf = np.cumsum(np.exp(logp - logp.max()))
+    cdf /= cdf[-1]
+    a, b = np.interp([(1 - level) / 2, (1 + level) / 2], cdf, w)
+    return tuple(like.values(np.array([[a], [b]]))["permittivity"])
+
+
+def test_correlated_noise_widens_the_intervals_to_their_nominal_coverage():
+    """Strongly correlated noise: the full covariance covers the truth; independent noise is overconfident."""
+    model = tiny_surrogate()
+    t = model.time_s[1:]
+    inside = {"correlated": [], "independent": []}
+    width = {"correlated": [], "independent": []}
+    for k in range(12):
+        truth = {"permittivity": float(10 ** np.random.default_rng(k).uniform(1.9, 2.5)), "concentration_cm3": 2e20,
+                 "voltage_V": 0.6}  # fmt: skip
+        clean = _charge_experiment(model, truth, 1e-9, concentration_cm3=2e20)
+        sd = np.full(t.size, 0.02 * np.abs(clean.value).max())
+        mean, cov, _ = noise_from_replicates(clean.value + _correlated_noise(8, t, 2.0, sd, 100 + k), t)
+        for kind in inside:
+            exp = (Experiment("charge", t, mean, None, clean.conditions, "c", cov) if kind == "correlated"
+                   else Experiment("charge", t, mean, np.sqrt(np.diag(cov)), clean.conditions, "i"))  # fmt: skip
+            like = SurrogateLikelihood([model], exp, ["permittivity"], Discrepancy(1e-6, 1e-6, 0.1))
+            lo, hi = _grid_interval(like)
+            inside[kind].append(lo <= truth["permittivity"] <= hi)
+            width[kind].append(np.log(hi / lo))
+    assert sum(inside["correlated"]) >= 9  # 90 % intervals: P(>= 9 of 12) = 0.97
+    assert np.median(width["correlated"]) > 1.5 * np.median(width["independent"])
+    assert sum(inside["independent"]) < sum(inside["correlated"])
 
 
 # ----------------------------------------------------------------------------- inference machinery
@@ -405,6 +515,17 @@ def test_verify_and_bayes_opt_on_the_kmc(tiny_model_dir):
         res = calibrate(model, exp, ["permittivity"], walkers=8, mcmc_steps=60, burn=20, starts=2, steps=30)
     ver = verify(res, res.likelihood, replicas=2, seed=1)
     assert ver.kmc_mean.shape == exp.value.shape and np.isfinite(ver.chi2_data) and 0 <= ver.p_surrogate <= 1
+    # the same data with the kMC's finite-ensemble noise as a covariance in time (its 4 replicas)
+    corr = experiment_from_kmc(ds.assign(voltage_V=0.8), "charge", noise=0.01, seed=0, correlated=True)
+    np.testing.assert_array_equal(corr.value, exp.value)
+    assert corr.noise_cov.shape == (exp.value.size,) * 2 and np.all(corr.sigma < exp.sigma)
+    with pytest.warns(UserWarning, match="discrepancy"):
+        res_c = calibrate(model, corr.with_conditions(concentration_cm3=2e20), ["permittivity"], walkers=8,
+                          mcmc_steps=60, burn=20, starts=2, steps=30)  # fmt: skip
+    ver_c = verify(res_c, res_c.likelihood, replicas=2, seed=1)
+    assert np.isfinite(ver_c.chi2_data) and 0 <= ver_c.p_surrogate <= 1
+    with pytest.raises(ConfigError, match="replicas"):
+        experiment_from_kmc(ds.mean("replica").assign(voltage_V=0.8), "charge", correlated=True)
     band = posterior_predictive(res.likelihood, res, draws=20)
     assert np.all(band["low"] <= band["high"])
 

@@ -20,7 +20,7 @@ import xarray as xr
 from .errors import ConfigError, param_error
 from .surrogate.artefact import Surrogate
 from .surrogate.calibrate import CalibrationResult, SurrogateLikelihood, Unknown
-from .surrogate.experiment import Experiment
+from .surrogate.experiment import Experiment, noise_from_replicates
 
 __all__ = [
     "BayesOptResult",
@@ -54,20 +54,40 @@ def kmc_observable(ds: xr.Dataset, observable: str) -> tuple[np.ndarray, np.ndar
     mean, sem : numpy.ndarray
         (time,) each.
     """
-    name = {"charge": "electrode_charge", "current": "current"}.get(observable)
-    if name is None:
-        raise param_error("observable", observable, "'charge' or 'current'")
-    sign = -1.0 if observable == "current" else 1.0
-    if name in ds and "replica" in ds[name].dims:
-        x = sign * ds[name].transpose(..., "replica", "time").values
+    x = kmc_replicas(ds, observable)
+    if x is not None:
         r = x.shape[-2]
         sem = x.std(-2, ddof=1) / np.sqrt(r) if r > 1 else np.zeros(x.shape[-1])
         return x.mean(-2), sem
+    name, sign = _observable_name(observable)
     if f"{name}_mean" in ds:
         r = ds.sizes.get("replica", 1)
         std = ds[f"{name}_std"].values if f"{name}_std" in ds else np.zeros(ds.sizes["time"])
         return sign * ds[f"{name}_mean"].values, std / np.sqrt(max(r, 1))
     raise ConfigError(f"the dataset has no {name!r}: it is not a kMC field dataset.")
+
+
+def _observable_name(observable: str) -> tuple[str, float]:
+    name = {"charge": "electrode_charge", "current": "current"}.get(observable)
+    if name is None:
+        raise param_error("observable", observable, "'charge' or 'current'")
+    return name, (-1.0 if observable == "current" else 1.0)
+
+
+def kmc_replicas(ds: xr.Dataset, observable: str) -> np.ndarray | None:
+    """Return the observable of every replica of a kMC dataset, (..., replica, time), or None if not stored.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A kMC ensemble or one point of a sweep stored with its replicas.
+    observable : {"charge", "current"}
+        As in :func:`kmc_observable`.
+    """
+    name, sign = _observable_name(observable)
+    if name in ds and "replica" in ds[name].dims:
+        return sign * ds[name].transpose(..., "replica", "time").values
+    return None
 
 
 def experiment_from_kmc(
@@ -76,6 +96,7 @@ def experiment_from_kmc(
     noise: float = 0.01,
     seed: int = 0,
     conditions: Sequence[str] = ("voltage_V",),
+    correlated: bool = False,
 ) -> Experiment:
     """Make a synthetic experiment: a kMC ensemble mean plus Gaussian noise.
 
@@ -91,12 +112,17 @@ def experiment_from_kmc(
         Seed of the noise.
     conditions : sequence of str
         Parameters recorded as known conditions (the rest are what a calibration must find).
+    correlated : bool
+        Describe the finite-ensemble noise of the kMC mean by its covariance in time
+        (:func:`~surrodyn.surrogate.experiment.noise_from_replicates` of the stored replicas,
+        ``noise_cov``), as a user with repeated measurements would; ``sigma`` is then the added
+        noise alone. The data are the same either way.
 
     Returns
     -------
     Experiment
         With ``sigma`` the whole noise of the data: the added noise and the standard error of the
-        kMC ensemble mean, in quadrature.
+        kMC ensemble mean, in quadrature (or the added noise and ``noise_cov``, if ``correlated``).
     """
     if not noise >= 0:
         raise param_error("noise", noise, "a non-negative fraction")
@@ -104,12 +130,19 @@ def experiment_from_kmc(
     sd = max(noise * float(np.max(np.abs(mean))), 1e-12 * float(np.max(np.abs(mean))))
     y = mean + np.random.default_rng(seed).normal(0.0, sd, mean.shape)
     sigma = np.sqrt(sd**2 + sem**2)  # the added noise and the finite-ensemble noise of the kMC mean
+    noise_cov = None
+    if correlated:
+        reps = kmc_replicas(ds, observable)
+        if reps is None or reps.shape[-2] < 2:
+            raise ConfigError("correlated noise needs the kMC replicas (a sweep stored with store_replicas: true).")
+        noise_cov = noise_from_replicates(reps, ds["time"].values)[1]
+        sigma = np.full(mean.shape, sd)
     cond = {}
     for c in conditions:
         if c not in ds and c not in ds.attrs:
             raise ConfigError(f"the kMC dataset has no {c!r} to record as a condition.")
         cond[c] = float(ds[c].values) if c in ds else float(ds.attrs[c])
-    return Experiment(observable, ds["time"].values, y, sigma, cond, "kMC")
+    return Experiment(observable, ds["time"].values, y, sigma, cond, "kMC", noise_cov)
 
 
 def run_kmc_at(
@@ -249,16 +282,26 @@ def verify(
     )
     seconds = time.perf_counter() - t0
     k_mean, k_sem = kmc_observable(ds, exp.observable)
+    k_cov = None  # correlated data noise: the verifying ensemble's own noise is taken as correlated in time too
+    reps = kmc_replicas(ds, exp.observable)
+    if exp.noise_cov is not None and reps is not None and reps.shape[-2] > 1:
+        k_cov = noise_from_replicates(reps, exp.time_s)[1]
     w = like.working(result.estimate)
     with torch.no_grad():
         mean, var, signal = like.predict(torch.from_numpy(w))
         sd_t = like.model_sd(var, signal)[0]
-        noise_var = torch.from_numpy(k_sem**2) + 1e-12 * float(sd_t.max()) ** 2
-        cov = like.discrepancy.covariance(sd_t, like._corr, noise_var).numpy()
+        noise_var = torch.from_numpy(k_sem**2 if k_cov is None else np.zeros_like(k_sem))
+        cov = like.discrepancy.covariance(sd_t, like._corr, noise_var + 1e-12 * float(sd_t.max()) ** 2).numpy()
+        cov = cov if k_cov is None else cov + k_cov
     sd = sd_t.numpy()
     s_mean = mean[0].numpy()
     n = exp.value.size
-    chi2_data = float(np.mean((k_mean - exp.value) ** 2 / (like.noise_sd**2 + k_sem**2)))
+    if exp.noise_cov is None:
+        chi2_data = float(np.mean((k_mean - exp.value) ** 2 / (like.noise_sd**2 + k_sem**2)))
+    else:
+        total = np.diag(like.noise_sd**2) + exp.noise_cov + (np.diag(k_sem**2) if k_cov is None else k_cov)
+        d = k_mean - exp.value
+        chi2_data = float(d @ np.linalg.solve(total, d)) / n
     r = k_mean - s_mean
     maha = float(r @ np.linalg.solve(cov, r))
     p = float(chi2.sf(maha, n))
@@ -443,6 +486,7 @@ def validation_experiments(
     observable: str = "charge",
     *,
     validation: Sequence[str] = (),
+    correlated: bool = False,
 ) -> list[Experiment]:
     """Gather kMC points the ensemble never trained on, as experiments at their true parameters.
 
@@ -464,11 +508,15 @@ def validation_experiments(
     validation : sequence of str
         Independent sweep stores (or NetCDF exports) over the models' parameters: all their
         finished points are used.
+    correlated : bool
+        Describe the noise of each kMC mean by its covariance in time, from the stored replicas
+        (``noise_cov``; :func:`~surrodyn.surrogate.experiment.noise_from_replicates`), instead of
+        independent standard errors. Points stored without replicas keep the standard errors.
 
     Returns
     -------
     list of Experiment
-        One per point: the kMC ensemble mean, its standard error as ``sigma`` and every parameter
+        One per point: the kMC ensemble mean, its standard error as ``sigma`` (or its covariance) and every parameter
         as a condition (for :func:`~surrodyn.surrogate.calibrate.fit_discrepancy` and
         :func:`~surrodyn.surrogate.calibrate.fit_parameter_error`).
     """
@@ -501,7 +549,12 @@ def validation_experiments(
             mean, sem = kmc_observable(p, observable)
             cond = {k: float(p[k].values) for k in models[0].parameters}
             sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
-            exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{name}#{i}"))
+            reps = kmc_replicas(p, observable) if correlated else None
+            cov = None
+            if reps is not None and reps.shape[-2] > 1:
+                cov = noise_from_replicates(reps, p["time"].values)[1]
+                sigma = np.full(mean.shape, 1e-6 * np.max(np.abs(mean)))  # a floor; the noise is in cov
+            exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{name}#{i}", cov))
     return exps
 
 
@@ -511,6 +564,7 @@ def discrepancy_from_store(
     observable: str = "charge",
     *,
     validation: Sequence[str] = (),
+    correlated: bool = False,
 ) -> Any:
     """Fit the surrogate discrepancy on kMC points the ensemble never trained on.
 
@@ -523,7 +577,8 @@ def discrepancy_from_store(
     """
     from .surrogate.calibrate import fit_discrepancy
 
-    return fit_discrepancy(models, validation_experiments(models, store, observable, validation=validation))
+    points = validation_experiments(models, store, observable, validation=validation, correlated=correlated)
+    return fit_discrepancy(models, points)
 
 
 def run_calibration(
@@ -596,7 +651,10 @@ def run_calibration(
     ensemble = [Surrogate.load(m) for m in models]
     disc = perr = None
     if discrepancy_from or validation:
-        points = validation_experiments(ensemble, discrepancy_from, experiment.observable, validation=validation)
+        # data with a noise covariance (replicates): the held-out kMC points get theirs too, so that the
+        # discrepancy is not fitted to absorb the correlated part of their noise
+        points = validation_experiments(ensemble, discrepancy_from, experiment.observable, validation=validation,
+                                        correlated=experiment.noise_cov is not None)  # fmt: skip
         disc = fit_discrepancy(ensemble, points)
         perr = fit_parameter_error(ensemble, points, unknowns, disc)
     result = calibrate(ensemble, experiment, unknowns, discrepancy=disc, parameter_error=perr, noise=noise,

@@ -242,11 +242,15 @@ class SurrogateLikelihood:
             if not noise > 0:
                 raise param_error("noise", noise, "a positive fraction of the largest measured magnitude")
             self.noise_sd = np.full(y.shape, float(noise) * float(np.max(np.abs(y))))
+        elif experiment.noise_cov is not None:
+            self.noise_sd = np.zeros(y.shape)  # all the noise is in the covariance (replicates)
         else:
             raise ConfigError(
-                "the data carry no noise level: add a 'sigma [unit]' column, or give the noise as a fraction of the "
-                "largest measured value (noise=0.02, CLI --noise 0.02)."
+                "the data carry no noise level: add a 'sigma [unit]' column or replicate columns ('charge_1 [unit]', "
+                "'charge_2 [unit]', ...), or give the noise as a fraction of the largest measured value (noise=0.02, "
+                "CLI --noise 0.02)."
             )
+        self._noise_cov = None if experiment.noise_cov is None else torch.from_numpy(experiment.noise_cov.copy())
         self._corr = self.discrepancy.correlation(experiment.time_s)
         self._y = torch.from_numpy(y.copy())
         self._t_data = torch.from_numpy(experiment.time_s.copy())
@@ -438,11 +442,21 @@ class SurrogateLikelihood:
         """Surrogate standard deviation per point: member spread and discrepancy."""
         return self.discrepancy.sd(var, signal)
 
+    def covariance(self, var: torch.Tensor, signal: torch.Tensor) -> torch.Tensor:
+        """Total covariance (..., N, N): the surrogate's (correlated) plus the data noise (independent and correlated).
+
+        Parameters
+        ----------
+        var, signal : torch.Tensor
+            (..., N) ensemble variance and signal, as :meth:`predict` returns them.
+        """
+        cov = self.discrepancy.covariance(self.model_sd(var, signal), self._corr, self._noise_var)
+        return cov if self._noise_cov is None else cov + self._noise_cov
+
     def log_likelihood(self, w: torch.Tensor) -> torch.Tensor:
         """Gaussian log-likelihood (B,) of working coordinates ``w`` (B, d)."""
         mean, var, signal = self.predict(w)
-        sd = self.model_sd(var, signal)
-        cov = self.discrepancy.covariance(sd, self._corr, self._noise_var)
+        cov = self.covariance(var, signal)
         chol = torch.linalg.cholesky(cov)
         r = (self._y - mean)[..., None]
         sol = torch.linalg.solve_triangular(chol, r, upper=False)[..., 0]
@@ -822,14 +836,18 @@ def fit_discrepancy(
         if exp.sigma is not None:
             noise_var = torch.from_numpy(exp.sigma**2)
         jitter = 1e-12 * float(signal.abs().max()) ** 2  # keeps a zero-noise, zero-discrepancy point factorable
-        cached.append((torch.from_numpy(exp.value) - mean[0], var[0], signal[0], noise_var + jitter, exp.time_s))
+        noise_cov = None if exp.noise_cov is None else torch.from_numpy(exp.noise_cov.copy())
+        cached.append(
+            (torch.from_numpy(exp.value) - mean[0], var[0], signal[0], noise_var + jitter, noise_cov, exp.time_s)
+        )
 
     def nll(x: np.ndarray) -> float:
         rel, floor, ell = np.exp(x)
         disc = Discrepancy(float(rel), float(floor), float(ell))
         total = 0.0
-        for r, var, signal, nv, t in cached:
+        for r, var, signal, nv, ncov, t in cached:
             cov = disc.covariance(disc.sd(var, signal), disc.correlation(t), nv)
+            cov = cov if ncov is None else cov + ncov
             c, info = torch.linalg.cholesky_ex(cov)
             if int(info) != 0:
                 return 1e30
@@ -911,7 +929,7 @@ def fit_parameter_error(
         known = {k: v for k, v in exp.conditions.items() if k not in names_u}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            blind = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, known, exp.source)
+            blind = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, known, exp.source, exp.noise_cov)
             like = SurrogateLikelihood(models, blind, unknowns, discrepancy)
         truth = {n: exp.conditions.get(n, extras.get(n)) for n in like.names}
         if any(v is None for v in truth.values()):
@@ -923,7 +941,7 @@ def fit_parameter_error(
             mean_all, var_all, signal_all = like.predict(torch.cat([w[None], w + step, w - step]))
             jac = ((mean_all[1 : d + 1] - mean_all[d + 1 :]) / 2e-3).T  # (N, d)
             mean, var, signal = mean_all[:1], var_all[:1], signal_all[:1]
-            cov = like.discrepancy.covariance(like.model_sd(var, signal), like._corr, like._noise_var)[0]
+            cov = like.covariance(var, signal)[0]
             chol = torch.linalg.cholesky(cov)
             a = torch.linalg.solve_triangular(chol, jac, upper=False)
             b = torch.linalg.solve_triangular(chol, (like._y - mean[0])[:, None], upper=False)

@@ -13,11 +13,18 @@ CSV files carry units in the column headers and the conditions as ``# key: value
 
 NetCDF files hold a ``time`` coordinate and one ``charge`` or ``current`` variable (and optionally
 ``sigma``), each with a ``units`` attribute; the conditions are global attributes.
+
+Repeated measurements of one transient go in several observable columns (``charge_1 [mC/cm^2]``,
+``charge_2 [mC/cm^2]``, ...; in NetCDF, a ``replica`` dimension). Their mean is fitted, and their
+scatter gives the noise covariance of that mean (:func:`noise_from_replicates`): noise that is
+correlated in time, as the charge of a small cell is, carries less information than independent
+noise of the same size, and a likelihood that ignores it is overconfident.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +34,7 @@ import numpy as np
 from ..data.io import atomic_write_bytes
 from ..errors import ConfigError, param_error
 
-__all__ = ["OBSERVABLES", "Experiment", "read_experiment", "unit_factor", "write_experiment"]
+__all__ = ["OBSERVABLES", "Experiment", "noise_from_replicates", "read_experiment", "unit_factor", "write_experiment"]
 
 #: Observables a calibration can fit, with their SI unit.
 OBSERVABLES = {"charge": "C/m^2", "current": "A/m^2"}
@@ -110,6 +117,10 @@ class Experiment:
         ``temperature_K``, ``permittivity``, ...).
     source : str
         Where it came from.
+    noise_cov : numpy.ndarray or None
+        Covariance (N, N) of noise that is correlated in time (same unit squared), e.g. the
+        scatter of repeated measurements (:func:`noise_from_replicates`). It adds to the
+        independent noise of ``sigma``; either may be given alone.
     """
 
     observable: str
@@ -118,6 +129,7 @@ class Experiment:
     sigma: np.ndarray | None = None
     conditions: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    noise_cov: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.observable not in OBSERVABLES:
@@ -142,16 +154,115 @@ class Experiment:
             s = np.broadcast_to(np.asarray(self.sigma, dtype=float), t.shape).copy()
             if not np.all(np.isfinite(s) & (s > 0)):
                 raise ConfigError(f"{self.source or 'experiment'}: every noise level must be positive and finite.")
+        cov = None
+        if self.noise_cov is not None:
+            cov = np.asarray(self.noise_cov, dtype=float)
+            where = self.source or "experiment"
+            if cov.shape != (t.size, t.size) or not np.all(np.isfinite(cov)):
+                msg = f"{where}: the noise covariance must be finite and ({t.size}, {t.size}); got {cov.shape}."
+                raise ConfigError(msg)
+            if not np.allclose(cov, cov.T, rtol=1e-8, atol=1e-12 * float(np.abs(cov).max())):
+                raise ConfigError(f"{where}: the noise covariance is not symmetric.")
+            if np.linalg.eigvalsh(cov).min() < -1e-10 * float(np.abs(cov).max()):
+                raise ConfigError(f"{where}: the noise covariance is not positive semi-definite.")
+            cov = 0.5 * (cov + cov.T)
         conditions = {str(k): float(v) for k, v in dict(self.conditions).items()}
         object.__setattr__(self, "time_s", t)
         object.__setattr__(self, "value", y)
         object.__setattr__(self, "sigma", s)
         object.__setattr__(self, "conditions", conditions)
+        object.__setattr__(self, "noise_cov", cov)
 
     def with_conditions(self, **conditions: float) -> Experiment:
         """Return a copy with conditions added or replaced."""
         merged = {**self.conditions, **{k: float(v) for k, v in conditions.items()}}
-        return Experiment(self.observable, self.time_s, self.value, self.sigma, merged, self.source)
+        return Experiment(self.observable, self.time_s, self.value, self.sigma, merged, self.source, self.noise_cov)
+
+    def noise_covariance(self) -> np.ndarray | None:
+        """Total noise covariance (N, N): ``diag(sigma²) + noise_cov``, or ``None`` when neither is known."""
+        if self.sigma is None and self.noise_cov is None:
+            return None
+        total = np.zeros((self.time_s.size, self.time_s.size))
+        if self.sigma is not None:
+            total += np.diag(self.sigma**2)
+        if self.noise_cov is not None:
+            total += self.noise_cov
+        return total
+
+
+def noise_from_replicates(
+    values: np.ndarray, time_s: np.ndarray, smooth: int = 5, floor: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean of repeated measurements and the noise covariance of that mean.
+
+    The covariance is ``S R S / n`` with ``S = diag(s)``, ``s`` the sample standard deviation per
+    time (``ddof=1``, variance averaged over ``smooth`` neighbouring times) and
+    ``R_ij = exp(−|log10 t_i − log10 t_j| / ℓ)``. The correlation length ℓ (decades of time)
+    maximises the Gaussian likelihood of the n − 1 Helmert contrasts of the standardised replicates
+    (independent draws of the noise, unlike the deviations from the mean, which sum to zero). A
+    parametric correlation is used because a handful of replicates cannot estimate an N × N matrix
+    (its sample version has rank n − 1). With 4 replicates ℓ comes out low by about a quarter
+    (measured on synthetic noise: 0.22 for 0.3 decades, 0.57 for 1); with 16 it is unbiased.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        (n, N) the n ≥ 2 replicates at the N times.
+    time_s : numpy.ndarray
+        (N,) positive, increasing times.
+    smooth : int
+        Times over which the sample variance is averaged (a running mean; 1 = none). With a few
+        replicates the variance of a single time is itself very noisy (n − 1 degrees of freedom).
+    floor : float
+        Smallest standard deviation, as a fraction of the largest (times at which all replicates
+        agree would otherwise make the covariance singular).
+
+    Returns
+    -------
+    mean : numpy.ndarray
+        (N,) mean over replicates.
+    cov : numpy.ndarray
+        (N, N) noise covariance of the mean.
+    corr_decades : float
+        The fitted correlation length.
+    """
+    from scipy.linalg import solve_triangular
+
+    x = np.asarray(values, dtype=float)
+    t = np.asarray(time_s, dtype=float)
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] != t.size:
+        raise ConfigError(f"replicates must be (n >= 2, {t.size}); got shape {x.shape}.")
+    if not np.all(t > 0):
+        raise ConfigError("replicate times must be positive.")
+    n = x.shape[0]
+    mean = x.mean(0)
+    var = x.var(0, ddof=1)
+    if not var.max() > 0:
+        raise ConfigError("the replicates are identical: they carry no noise level.")
+    if smooth > 1:  # a running mean over neighbouring times: n - 1 degrees of freedom per time are few
+        k = min(int(smooth), t.size)
+        pad = np.pad(var, (k // 2, k - 1 - k // 2), mode="edge")
+        var = np.convolve(pad, np.ones(k) / k, mode="valid")
+    sd = np.sqrt(var)
+    sd = np.maximum(sd, floor * sd.max())
+    # Helmert contrasts: n - 1 orthonormal combinations of the replicates orthogonal to their mean,
+    # independent draws of the noise (the deviations from the mean are not: they sum to zero)
+    helmert = np.zeros((n - 1, n))
+    for k in range(1, n):
+        helmert[k - 1, :k] = 1.0
+        helmert[k - 1, k] = -k
+        helmert[k - 1] /= np.sqrt(k * (k + 1))
+    u = helmert @ (x / sd)
+    lag = np.abs(np.log10(t)[:, None] - np.log10(t)[None, :])
+    best = (np.inf, 0.0)
+    for ell in np.geomspace(1e-3, 10.0, 81):
+        c = np.linalg.cholesky(np.exp(-lag / ell) + 1e-9 * np.eye(t.size))
+        sol = solve_triangular(c, u.T, lower=True)
+        nll = 0.5 * float((sol**2).sum()) + (n - 1) * float(np.log(np.diag(c)).sum())
+        best = min(best, (nll, float(ell)))
+    ell = best[1]
+    cov = sd[:, None] * np.exp(-lag / ell) * sd[None, :] / n
+    return mean, cov, ell
 
 
 def _split_header(col: str) -> tuple[str, str]:
@@ -203,8 +314,15 @@ def _read_netcdf(path: Path) -> tuple[list[str], np.ndarray, dict[str, float]]:
         cols = [f"time [{ds['time'].attrs.get('units', '')}]"]
         data = [np.asarray(ds["time"].values, dtype=float)]
         for v in names:
-            cols.append(f"{v} [{ds[v].attrs.get('units', '')}]")
-            data.append(np.asarray(ds[v].values, dtype=float))
+            unit = ds[v].attrs.get("units", "")
+            if ds[v].ndim == 2 and "replica" in ds[v].dims:  # repeated measurements: one column each
+                block = ds[v].transpose("replica", ...).values
+                for k, column in enumerate(block, 1):
+                    cols.append(f"{v}_{k} [{unit}]")
+                    data.append(np.asarray(column, dtype=float))
+            else:
+                cols.append(f"{v} [{unit}]")
+                data.append(np.asarray(ds[v].values, dtype=float))
         conditions = {str(k): float(v) for k, v in ds.attrs.items() if isinstance(v, int | float | np.number)}
     if any(c.endswith("[]") for c in cols):
         missing = [c[:-3] for c in cols if c.endswith("[]")]
@@ -236,24 +354,39 @@ def read_experiment(path: str | Path, conditions: Mapping[str, float] | None = N
         header, table, found = _read_csv(path)
     parsed = [_split_header(c) for c in header]
     time_cols = [i for i, (n, _) in enumerate(parsed) if n in ("time", "t")]
-    obs_cols = [i for i, (n, _) in enumerate(parsed) if n in _NAMES]
+    obs_cols = [i for i, (n, _) in enumerate(parsed) if _observable_of(n) is not None]
     noise_cols = [i for i, (n, _) in enumerate(parsed) if n in _NOISE_NAMES]
     if len(time_cols) != 1:
         raise ConfigError(f"{path}: need exactly one 'time [unit]' column; columns are {header}.")
-    if len(obs_cols) != 1:
+    kinds = sorted({_observable_of(parsed[i][0]) for i in obs_cols})
+    if len(kinds) != 1:
         raise ConfigError(
-            f"{path}: need exactly one observable column, 'charge [unit]' or 'current [unit]'; columns are {header}. "
-            f"The surrogate produces {sorted(OBSERVABLES)}."
+            f"{path}: need one observable, 'charge [unit]' or 'current [unit]' (or its replicates 'charge_1 [unit]', "
+            f"'charge_2 [unit]', ...); columns are {header}. The surrogate produces {sorted(OBSERVABLES)}."
         )
-    observable = _NAMES[parsed[obs_cols[0]][0]]
+    observable = kinds[0]
     t = table[:, time_cols[0]] * unit_factor(parsed[time_cols[0]][1], "time", header[time_cols[0]])
-    y = table[:, obs_cols[0]] * unit_factor(parsed[obs_cols[0]][1], observable, header[obs_cols[0]])
+    ys = np.stack([table[:, i] * unit_factor(parsed[i][1], observable, header[i]) for i in obs_cols])
+    noise_cov = None
+    if ys.shape[0] > 1:  # replicates: fit their mean, with the covariance of the mean
+        if not (np.all(np.isfinite(t)) and np.all(np.diff(t) > 0) and t[0] > 0):
+            raise ConfigError(f"{path}: times must be positive and strictly increasing.")
+        y, noise_cov, _ = noise_from_replicates(ys, t)
+    else:
+        y = ys[0]
     sigma = None
     if noise_cols:
         i = noise_cols[0]
         sigma = table[:, i] * unit_factor(parsed[i][1], observable, header[i])
     found.update({k: float(v) for k, v in (conditions or {}).items()})
-    return Experiment(observable, t, y, sigma, found, str(path))
+    return Experiment(observable, t, y, sigma, found, str(path), noise_cov)
+
+
+def _observable_of(name: str) -> str | None:
+    """Return the observable a column name holds (``charge``, ``charge_2``, ``current 3``, ...), or None."""
+    m = re.fullmatch(r"(.+?)(?:[\s_#-]*\d+)?", name)
+    base = m.group(1) if m else name
+    return _NAMES.get(name) or _NAMES.get(base)
 
 
 def write_experiment(experiment: Experiment, path: str | Path, unit: str | None = None, time_unit: str = "s") -> Path:
@@ -275,6 +408,13 @@ def write_experiment(experiment: Experiment, path: str | Path, unit: str | None 
     Path
         The file written.
     """
+    if experiment.noise_cov is not None:
+        warnings.warn(
+            "the noise covariance is not written to CSV (write the replicate columns instead): the file holds the "
+            "mean and sigma only.",
+            UserWarning,
+            stacklevel=2,
+        )
     unit = unit or OBSERVABLES[experiment.observable]
     f = unit_factor(unit, experiment.observable, experiment.observable)
     ft = unit_factor(time_unit, "time", "time")
