@@ -25,8 +25,9 @@ def _conditions(items: list[str]) -> dict[str, float]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``calibrate`` arguments to ``parser``."""
     parser.add_argument(
-        "data", help="CSV ('time [s], current [mA/cm^2], sigma [...]'; '# key: value' conditions) or .nc; "
-        "repeated measurements as 'current_1 [...]', 'current_2 [...]', ... give the noise covariance in time"
+        "data",
+        help="CSV ('time [s], current [mA/cm^2], sigma [...]'; '# key: value' conditions) or .nc; "
+        "repeated measurements as 'current_1 [...]', 'current_2 [...]', ... give the noise covariance in time",
     )
     parser.add_argument(
         "--model", action="append", required=True, help="surrogate directory; repeat it for an ensemble (recommended)"
@@ -36,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "hop_rate_factor)"
     )  # fmt: skip
     parser.add_argument("--condition", action="append", default=[], help="known condition NAME=VALUE (repeatable)")
-    parser.add_argument("--noise", type=float, help="noise sd as a fraction of max |data|, if the data have no sigma or replicates")
+    parser.add_argument(
+        "--noise", type=float, help="noise sd as a fraction of max |data|, if the data have no sigma or replicates"
+    )
     parser.add_argument(
         "--discrepancy-from", help="the models' training sweep: fit the surrogate error on its test points"
     )
