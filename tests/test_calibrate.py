@@ -16,6 +16,7 @@ from surrodyn.calibration import (
     discrepancy_from_store,
     experiment_from_kmc,
     kmc_observable,
+    validation_experiments,
     verify,
 )
 from surrodyn.cli.main import main
@@ -462,6 +463,31 @@ def test_discrepancy_from_an_independent_validation_sweep(tmp_path):
     xr.open_dataset(sweep).load().drop_vars("voltage_V").to_netcdf(tmp_path / "novolt.nc")
     with pytest.raises(ConfigError, match="voltage_V"):
         discrepancy_from_store([model], validation=[str(tmp_path / "novolt.nc")])
+
+
+def test_correlated_replica_noise_is_not_mistaken_for_surrogate_error(tmp_path):
+    """Replica noise correlated in time: described by its covariance, the fitted discrepancy stays small."""
+    model = tiny_surrogate()
+    exps = _offset_points(model, 12, 0.0, 3)  # the model's own predictions: no surrogate error at all
+    t = model.time_s[1:]
+    amp = 0.03 * max(np.abs(e.value).max() for e in exps)
+    reps = np.stack([e.value + _correlated_noise(8, t, 2.0, np.full(t.size, amp), 50 + i) for i, e in enumerate(exps)])
+    ds = xr.Dataset(
+        {
+            "electrode_charge": (("point", "replica", "time"), reps),
+            "point_status": ("point", np.array(["done"] * 12, dtype=object)),
+        },
+        coords={"point": np.arange(12), "time": t,
+                **{k: ("point", np.array([e.conditions[k] for e in exps])) for k in model.parameters}},
+    )  # fmt: skip
+    ds.to_netcdf(tmp_path / "reps.nc")
+    points = validation_experiments([model], validation=[str(tmp_path / "reps.nc")], correlated=True)
+    assert all(p.noise_cov is not None and p.noise_cov.shape == (t.size, t.size) for p in points)
+    corr = discrepancy_from_store([model], validation=[str(tmp_path / "reps.nc")], correlated=True)
+    ind = discrepancy_from_store([model], validation=[str(tmp_path / "reps.nc")])
+    # the mean of 8 replicas carries 3 %/sqrt(8) ≈ 1 % of correlated noise: the independent model
+    # calls a good part of it surrogate error, the covariance explains it
+    assert corr.floor + corr.relative < 0.5 * (ind.floor + ind.relative)
 
 
 def test_parameter_error_recovers_injected_parameter_shifts():
