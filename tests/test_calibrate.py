@@ -237,7 +237,7 @@ def test_replicate_columns_give_the_mean_and_its_covariance(tmp_path):
                coords={"time": ("time", t, {"units": "s"})}).to_netcdf(nc)  # fmt: skip
     np.testing.assert_allclose(read_experiment(nc).noise_cov, cov)
     f.write_text("time [s], charge_1 [C/m^2], current_2 [A/m^2]\n1,1,1\n2,2,2\n3,3,3\n")
-    with pytest.raises(ConfigError, match="need one observable"):
+    with pytest.raises(ConfigError, match="need one observable column"):
         read_experiment(f)
     with pytest.raises(ConfigError, match="not symmetric"):
         Experiment("charge", t, reps[0], None, {}, "x", np.triu(np.ones((12, 12))))

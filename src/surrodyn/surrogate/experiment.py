@@ -361,8 +361,9 @@ def read_experiment(path: str | Path, conditions: Mapping[str, float] | None = N
     kinds = sorted({_observable_of(parsed[i][0]) for i in obs_cols})
     if len(kinds) != 1:
         raise ConfigError(
-            f"{path}: need one observable, 'charge [unit]' or 'current [unit]' (or its replicates 'charge_1 [unit]', "
-            f"'charge_2 [unit]', ...); columns are {header}. The surrogate produces {sorted(OBSERVABLES)}."
+            f"{path}: need one observable column, 'charge [unit]' or 'current [unit]' (or replicates of it: "
+            f"'charge_1 [unit]', 'charge_2 [unit]', ...); columns are {header}. "
+            f"The surrogate produces {sorted(OBSERVABLES)}."
         )
     observable = kinds[0]
     t = table[:, time_cols[0]] * unit_factor(parsed[time_cols[0]][1], "time", header[time_cols[0]])
