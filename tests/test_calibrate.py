@@ -243,6 +243,10 @@ def test_replicate_columns_give_the_mean_and_its_covariance(tmp_path):
         Experiment("charge", t, reps[0], None, {}, "x", np.triu(np.ones((12, 12))))
     with pytest.warns(UserWarning, match="not written to CSV"):
         write_experiment(e, tmp_path / "back.csv")
+    from surrodyn.plot.calibrate import plot_fit  # noise bars from the covariance's diagonal
+
+    band = {"low": e.value - 0.1, "high": e.value + 0.1, "estimate": e.value, "estimate_sd": np.full(12, 0.05)}
+    assert plot_fit(e, band, tmp_path / "fit.png").stat().st_size > 0
 
 
 def test_likelihood_with_correlated_noise_is_the_full_gaussian():

@@ -131,14 +131,16 @@ def plot_fit(experiment: Experiment, band: Mapping[str, np.ndarray], path: str |
         t, band["low"] * f, band["high"] * f, color="C0", alpha=0.25, lw=0, label="posterior predictive 90 %"
     )
     a.plot(t, band["estimate"] * f, color="C0", lw=1.8, label="surrogate at the estimate")
-    err = None if experiment.sigma is None else experiment.sigma * f
+    cov = experiment.noise_covariance()  # independent and correlated noise, when known
+    noise_sd = None if cov is None else np.sqrt(np.diag(cov))
+    err = None if noise_sd is None else noise_sd * f
     a.errorbar(t, experiment.value * f, yerr=err, fmt=".", color="k", ms=4, lw=0.8, label="data")
     a.set_xscale("log")
     if experiment.observable == "current" and np.all(experiment.value > 0):
         a.set_yscale("log")
     a.set_ylabel(f"{sym} ({unit})")
     a.legend(fontsize=8)
-    scale = np.sqrt(band["estimate_sd"] ** 2 + (0 if experiment.sigma is None else experiment.sigma**2))
+    scale = np.sqrt(band["estimate_sd"] ** 2 + (0 if noise_sd is None else noise_sd**2))
     b.axhspan(-1, 1, color="0.9")
     b.plot(t, (experiment.value - band["estimate"]) / scale, ".", color="k", ms=4)
     b.axhline(0, color="C0", lw=1)
