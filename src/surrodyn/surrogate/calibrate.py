@@ -744,7 +744,10 @@ def calibrate(
             "members": len(like.models),
             "discrepancy": like.discrepancy.to_dict(),
             "parameter_error": None if parameter_error is None else parameter_error.to_dict(),
-            "noise_sd_median": float(np.median(like.noise_sd)),
+            "noise_sd_median": float(np.median(like.noise_sd)),  # the independent part
+            "noise_cov_sd_median": None
+            if experiment.noise_cov is None
+            else float(np.median(np.sqrt(np.diag(experiment.noise_cov)))),
             "observable": experiment.observable,
             "known": dict(like._known),
             "priors": {u.name: [u.low, u.high, "log" if u.log else "linear"] for u in like.unknowns},
