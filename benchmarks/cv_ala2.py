@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
+from scipy.constants import gas_constant
 
 from surrodyn.cv import FitSettings, fit_cv, knn_r2, latent_correlation, rank_variables, top_variables
 from surrodyn.cv.baselines import fit_linear_cv
@@ -53,7 +54,7 @@ def barrier_basins(colvar: xr.Dataset) -> np.ndarray:
     """
     f = colvar["free_energy_kJmol"].values
     if f.ndim == 2:  # a run biased on φ and ψ: F(φ) = -kT ln ∫ exp(-F(φ, ψ)/kT) dψ
-        kt = 0.0083144626 * 300.0
+        kt = gas_constant * 1e-3 * float(colvar.attrs.get("temperature_K", 300.0))  # kJ/mol, the run's temperature
         f = -kt * np.log(np.exp(-(f - f.min()) / kt).sum(axis=1))
     grid = colvar["grid_phi"].values
     peaks = [i for i in range(len(f)) if f[i] >= f[i - 1] and f[i] >= f[(i + 1) % len(f)]]
