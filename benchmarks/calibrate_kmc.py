@@ -383,6 +383,42 @@ def _bound(args: argparse.Namespace) -> None:
     (out / "bound.json").write_text(json.dumps(result, indent=1))
 
 
+def _ladder(args: argparse.Namespace) -> None:
+    """The same samples measured again at other voltages: a kMC ensemble per case and voltage (resumable).
+
+    A material's permittivity and concentration do not depend on the voltage, so an experimenter
+    who wants them charges the same sample at several voltages. Each case's held-out point (its
+    permittivity and exact ion count) is run again at every ``--voltages`` value, with the held-out
+    sweep's record times and replica count and fresh seeds; one NetCDF file per case and voltage.
+    """
+    from surrodyn.calibration import run_kmc_at
+    from surrodyn.data.io import write_dataset
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.sweep.dataset import open_sweep
+
+    model = Surrogate.load(args.models[0])  # only for the sweep's base configuration
+    held = open_sweep(args.heldout)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in args.points:
+        point = held.isel(point=i)
+        truth = _truth(held, i)
+        for k, volt in enumerate(args.voltages):
+            f = out / f"ladder_{i:02d}_{volt:.2f}V.nc"
+            if f.exists():
+                continue
+            params = {**truth, "voltage_V": volt}
+            n_ions = model.configs(params)[0].n_ions_resolved
+            if n_ions != int(point["n_ions"]):
+                raise SystemExit(f"case {i}: {n_ions} ions at the truth, the held-out point has {int(point['n_ions'])}")
+            t0 = time.perf_counter()
+            ds = run_kmc_at(model, params, point["time"].values, replicas=held.sizes["replica"],
+                            seed=5000 + 100 * i + k, workers=args.workers)  # fmt: skip
+            ds = ds.assign({name: value for name, value in params.items()})
+            write_dataset(ds, f)
+            print(f"case {i:2d} at {volt:.2f} V ({n_ions} ions): {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 def _summarize(args: argparse.Namespace) -> None:
     root = Path(args.out)
     rows = [json.loads(f.read_text()) for f in sorted((root / args.cases_dir).glob("case_*.json"))]
@@ -514,7 +550,7 @@ def main() -> None:
     f = sub.add_parser("forward")
     f.add_argument("--data", required=True)
     f.add_argument("--ensembles", nargs="+", required=True, help="NAME=model_dir,model_dir,...")
-    for name in ("cases", "bo", "verify", "continuum", "bound"):
+    for name in ("cases", "bo", "verify", "continuum", "bound", "ladder"):
         c = sub.add_parser(name)
         c.add_argument("--models", nargs="+", required=True)
         c.add_argument("--heldout", required=True)
@@ -525,6 +561,9 @@ def main() -> None:
         c.add_argument("--threads", type=int, default=2)
     sub.choices["continuum"].add_argument("--n", type=int, default=20)
     sub.choices["bound"].add_argument("--n", type=int, default=20)
+    sub.choices["ladder"].add_argument("--points", type=int, nargs="+", default=list(range(20)),
+                                       help="held-out points (default: the 20 cases)")  # fmt: skip
+    sub.choices["ladder"].add_argument("--voltages", type=float, nargs="+", default=[1.0, 2.0])
     sub.choices["bound"].add_argument("--replicas", type=int, nargs="+", default=[4, 16, 64])
     c = sub.choices["cases"]
     c.add_argument("--train-data", required=True)
@@ -551,7 +590,7 @@ def main() -> None:
     s.add_argument("--cases-dir", default="cases", help="sub-directory of the cases (default: %(default)s)")
     args = ap.parse_args()
     stages = {"merge": _merge, "subset": _subset, "train": _train, "forward": _forward, "cases": _cases,
-              "continuum": _continuum, "verify": _verify, "bo": _bo, "bound": _bound,
+              "continuum": _continuum, "verify": _verify, "bo": _bo, "bound": _bound, "ladder": _ladder,
               "summarize": _summarize}  # fmt: skip
     stages[args.stage](args)
 

@@ -32,6 +32,7 @@ from surrodyn.surrogate import Surrogate
 from surrodyn.surrogate.calibrate import (
     Discrepancy,
     ExtrapolationWarning,
+    JointLikelihood,
     SurrogateLikelihood,
     Unknown,
     calibrate,
@@ -527,6 +528,81 @@ def test_parameter_error_recovers_injected_parameter_shifts():
         calibrate(model, exp.with_conditions(permittivity=150.0), ["concentration_cm3"], parameter_error=perr, **kw)
 
 
+# ----------------------------------------------------------------------------- joint calibration
+def test_joint_likelihood_is_the_sum_and_sharpens_the_posterior():
+    """One sample at two voltages: the joint log-likelihood is the parts' sum, and it knows more than either."""
+    model = tiny_surrogate()
+    truth = {"permittivity": 150.0, "concentration_cm3": 2e20}
+    exps = [_charge_experiment(model, {**truth, "voltage_V": v}, 0.01, seed=k) for k, v in enumerate((0.3, 0.9))]
+    unknowns = ["permittivity", "concentration_cm3"]
+    disc = Discrepancy(1e-3, 1e-3, 0.5)
+    parts = [SurrogateLikelihood([model], e, unknowns, disc) for e in exps]
+    joint = JointLikelihood(parts)
+    w = torch.from_numpy(np.random.default_rng(0).uniform(joint.bounds_w[:, 0], joint.bounds_w[:, 1], (7, 2)))
+    with torch.no_grad():
+        np.testing.assert_allclose(joint.log_likelihood(w).numpy(),
+                                   sum(p.log_likelihood(w) for p in parts).numpy(), rtol=1e-12)  # fmt: skip
+    kw = {"discrepancy": disc, "walkers": 8, "mcmc_steps": 250, "burn": 80, "starts": 4, "steps": 100, "seed": 0}
+    res = calibrate(model, exps, unknowns, **kw)
+    assert isinstance(res.likelihood, JointLikelihood) and len(res.info["known"]) == 2
+    assert [k["voltage_V"] for k in res.info["known"]] == [0.3, 0.9]
+    for name, value in truth.items():
+        lo, hi = res.intervals[name]
+        assert abs(res.estimate[name] / value - 1) < 0.05 and lo <= value <= hi
+    det_joint = np.linalg.det(np.cov(np.log(res.samples).T))
+    for e in exps:  # each voltage alone leaves a larger posterior (generalised variance; about 0.3 and 0.08 here)
+        single = calibrate(model, e, unknowns, **kw)
+        assert det_joint < 0.6 * np.linalg.det(np.cov(np.log(single.samples).T))
+    # one experiment in a list is the single calibration
+    one = calibrate(model, exps[:1], unknowns, discrepancy=disc, walkers=8, mcmc_steps=20, burn=5, starts=2, steps=10)
+    assert isinstance(one.likelihood, SurrogateLikelihood)
+
+
+def test_joint_calibration_refuses_inconsistent_experiments():
+    model = tiny_surrogate()
+    exp = _charge_experiment(model, {"permittivity": 150.0, "concentration_cm3": 2e20, "voltage_V": 0.6}, 0.01)
+    current = Experiment("current", exp.time_s, exp.value, exp.sigma, exp.conditions)
+    with pytest.raises(ConfigError, match="one observable"):
+        calibrate(model, [exp, current], ["permittivity", "concentration_cm3"], discrepancy=Discrepancy())
+    a = SurrogateLikelihood([model], exp, ["permittivity", "concentration_cm3"], Discrepancy())
+    b = SurrogateLikelihood([model], exp.with_conditions(concentration_cm3=2e20), ["permittivity"], Discrepancy())
+    with pytest.raises(ConfigError, match="shares one set of unknowns"):
+        JointLikelihood([a, b])
+    with pytest.raises(ConfigError, match="non-empty"):
+        calibrate(model, [], ["permittivity"], discrepancy=Discrepancy())
+
+
+def test_parameter_error_of_groups_is_that_of_the_joint_fit():
+    """A sample measured twice: a shift shared by both measurements stays, independent shifts average down."""
+    model = tiny_surrogate()
+    disc = Discrepancy(1e-4, 1e-4, 0.5)
+    rng = np.random.default_rng(11)
+    truths = [float(10 ** rng.uniform(1.9, 2.5)) for _ in range(60)]
+    shifts = rng.normal(0.0, 0.03, (60, 2))
+
+    def groups(shared: bool) -> list[list[Experiment]]:
+        out = []
+        for k, eps in enumerate(truths):
+            truth = {"permittivity": eps, "concentration_cm3": 2e20, "voltage_V": 0.6}
+            group = []
+            for j in range(2):  # the same measurement repeated
+                made = {**truth, "permittivity": eps * 10 ** shifts[k, 0 if shared else j]}
+                e = _charge_experiment(model, made, 1e-4, seed=100 * k + j)
+                group.append(Experiment("charge", e.time_s, e.value, e.sigma, truth))
+            out.append(group)
+        return out
+
+    shared, independent = groups(True), groups(False)
+    sd_shared = np.sqrt(fit_parameter_error([model], shared, ["permittivity"], disc).cov[0, 0])
+    sd_indep = np.sqrt(fit_parameter_error([model], independent, ["permittivity"], disc).cov[0, 0])
+    assert 0.024 < sd_shared < 0.037  # the injected 0.03 decades, common to the pair
+    assert 0.016 < sd_indep < 0.027 and sd_indep < 0.85 * sd_shared  # the mean of two: 0.03 / sqrt(2)
+    # a group of one is the single point
+    singles = [g[0] for g in shared[:10]]
+    grouped = fit_parameter_error([model], [[e] for e in singles], ["permittivity"], disc).cov
+    np.testing.assert_allclose(grouped, fit_parameter_error([model], singles, ["permittivity"], disc).cov, rtol=1e-10)
+
+
 # ----------------------------------------------------------------------------- use layer and CLI
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory):
@@ -558,6 +634,17 @@ def test_verify_and_bayes_opt_on_the_kmc(tiny_model_dir):
         experiment_from_kmc(ds.mean("replica").assign(voltage_V=0.8), "charge", correlated=True)
     band = posterior_predictive(res.likelihood, res, draws=20)
     assert np.all(band["low"] <= band["high"])
+    # the same sample at a second voltage, calibrated and verified jointly
+    cfg2 = model.configs({"permittivity": 100.0, "concentration_cm3": 2e20, "voltage_V": 0.4})[0]
+    exp2 = experiment_from_kmc(run_ensemble(cfg2, replicas=4, seed=8).assign(voltage_V=0.4), "charge", seed=1)
+    with pytest.warns(UserWarning, match="discrepancy"):
+        both = calibrate(model, [exp, exp2.with_conditions(concentration_cm3=2e20)], ["permittivity"], walkers=8,
+                         mcmc_steps=60, burn=20, starts=2, steps=30)  # fmt: skip
+    ver_j = verify(both, both.likelihood, replicas=2, seed=1)
+    assert len(ver_j.parts) == 2 and [v.info["conditions"]["voltage_V"] for v in ver_j.parts] == [0.8, 0.4]
+    n = [v.kmc_mean.size for v in ver_j.parts]
+    assert ver_j.chi2_data == pytest.approx(sum(v.chi2_data * k for v, k in zip(ver_j.parts, n, strict=True)) / sum(n))
+    assert ver_j.kmc_mean.size == sum(n) and len(ver_j.to_dict()["parts"]) == 2
 
     seen = []
     bowl = lambda p: (np.log10(p["permittivity"]) - 2.0) ** 2 + 0.01  # noqa: E731
@@ -587,6 +674,17 @@ def test_cli_calibrate_writes_report_and_figures(tiny_model_dir, tmp_path):
         assert main([*argv, "--validation-sweep", str(sweep), "--no-figures", "--out", str(tmp_path / "v")]) == 0
     fitted = json.loads((tmp_path / "v" / "calibration.json").read_text())["info"]["discrepancy"]
     assert fitted["n_points"] == 12
+    # the same sample at a second voltage: both files calibrated jointly, a figure per file
+    exp2 = _charge_experiment(model, {"permittivity": 120.0, "concentration_cm3": 2e20, "voltage_V": 0.9}, 0.02, 1)
+    data2 = write_experiment(exp2, tmp_path / "q2.csv", unit="uC/cm^2", time_unit="us")
+    with pytest.warns(UserWarning, match="discrepancy"):
+        assert main([argv[0], argv[1], str(data2), *argv[2:-1], str(tmp_path / "j")]) == 0
+    joint = json.loads((tmp_path / "j" / "calibration.json").read_text())
+    assert joint["data"] == [str(data), str(data2)] and [k["voltage_V"] for k in joint["info"]["known"]] == [0.6, 0.9]
+    assert abs(joint["estimate"]["permittivity"] / 120.0 - 1) < 0.1
+    assert "joint calibration of 2 experiments" in (tmp_path / "j" / "report.txt").read_text()
+    for f in ("fit_1.png", "fit_2.png", "corner.png"):
+        assert (tmp_path / "j" / f).stat().st_size > 0
     assert (
         main(["calibrate", str(data), "--model", str(tiny_model_dir), "--unknown", "nonsense", "--out", str(out)]) == 2
     )

@@ -19,7 +19,7 @@ import xarray as xr
 
 from .errors import ConfigError, param_error
 from .surrogate.artefact import Surrogate
-from .surrogate.calibrate import CalibrationResult, SurrogateLikelihood, Unknown
+from .surrogate.calibrate import CalibrationResult, JointLikelihood, SurrogateLikelihood, Unknown
 from .surrogate.experiment import Experiment, noise_from_replicates
 
 __all__ = [
@@ -215,6 +215,9 @@ class Verification:
         ``chi2_data <= 1 + 3 sqrt(2 / N)`` (three standard deviations of the reduced chi-squared).
     seconds : float
         Wall time of the kMC.
+    parts : list of Verification
+        For a joint calibration, each experiment's own verification (the arrays above are theirs
+        concatenated, the figures above pool all points); empty for one experiment.
     """
 
     kmc_mean: np.ndarray
@@ -228,10 +231,11 @@ class Verification:
     reproduces_data: bool
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    parts: list[Verification] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Scalars as a plain dict."""
-        return {
+        """Scalars as a plain dict (with each part's, for a joint calibration)."""
+        out = {
             "chi2_data": self.chi2_data,
             "chi2_surrogate": self.chi2_surrogate,
             "p_surrogate": self.p_surrogate,
@@ -240,11 +244,14 @@ class Verification:
             "seconds": self.seconds,
             **self.info,
         }
+        if self.parts:
+            out["parts"] = [p.to_dict() for p in self.parts]
+        return out
 
 
 def verify(
     result: CalibrationResult,
-    like: SurrogateLikelihood,
+    like: SurrogateLikelihood | JointLikelihood,
     replicas: int = 4,
     seed: int = 0,
     workers: int = 1,
@@ -255,8 +262,10 @@ def verify(
     ----------
     result : CalibrationResult
         The calibration.
-    like : SurrogateLikelihood
-        Its likelihood (data, surrogate ensemble, discrepancy).
+    like : SurrogateLikelihood or JointLikelihood
+        Its likelihood (data, surrogate ensemble, discrepancy). For a joint calibration every
+        experiment is verified at its own conditions (seeds ``seed``, ``seed + 1``, ...) and the
+        figures pool all points; ``info["parts"]`` holds each experiment's.
     replicas, seed, workers : int
         kMC ensemble settings.
 
@@ -265,8 +274,64 @@ def verify(
     Verification
         Agreement with the data and with the surrogate.
     """
+    parts = like.parts if isinstance(like, JointLikelihood) else [like]
+    checks = [_verify_one(result, p, replicas, seed + k, workers) for k, p in enumerate(parts)]
+    if len(checks) == 1:
+        return checks[0][0]
+    n = sum(v.kmc_mean.size for v, _, _ in checks)
+    chi2_sum = sum(c for _, c, _ in checks)
+    maha = sum(m for _, _, m in checks)
+    return _verification(
+        [v.kmc_mean for v, _, _ in checks],
+        [v.kmc_sem for v, _, _ in checks],
+        [v.surrogate_mean for v, _, _ in checks],
+        [v.surrogate_sd for v, _, _ in checks],
+        chi2_sum,
+        maha,
+        n,
+        sum(v.seconds for v, _, _ in checks),
+        {"replicas": replicas, "seed": seed},
+        [v for v, _, _ in checks],
+    )
+
+
+def _verification(
+    kmc_mean: list[np.ndarray],
+    kmc_sem: list[np.ndarray],
+    surrogate_mean: list[np.ndarray],
+    surrogate_sd: list[np.ndarray],
+    chi2_sum: float,
+    maha: float,
+    n: int,
+    seconds: float,
+    info: dict[str, Any],
+    parts: list[Verification],
+) -> Verification:
+    """Assemble a verification from its chi-squared sums over ``n`` points (the verdicts follow from them)."""
     from scipy.stats import chi2
 
+    chi2_data = chi2_sum / n
+    p = float(chi2.sf(maha, n))
+    return Verification(
+        kmc_mean=np.concatenate(kmc_mean),
+        kmc_sem=np.concatenate(kmc_sem),
+        surrogate_mean=np.concatenate(surrogate_mean),
+        surrogate_sd=np.concatenate(surrogate_sd),
+        chi2_data=float(chi2_data),
+        chi2_surrogate=maha / n,
+        p_surrogate=p,
+        trusted=bool(p >= 0.01),
+        reproduces_data=bool(chi2_data <= 1 + 3 * np.sqrt(2 / n)),
+        seconds=seconds,
+        info=info,
+        parts=parts,
+    )
+
+
+def _verify_one(
+    result: CalibrationResult, like: SurrogateLikelihood, replicas: int, seed: int, workers: int
+) -> tuple[Verification, float, float]:
+    """Run the kMC at the estimate for one experiment; return its verification and chi-squared sums."""
     exp = like.experiment
     params = {**like._known, **{k: v for k, v in result.estimate.items() if k in like.models[0].parameters}}
     t0 = time.perf_counter()
@@ -293,31 +358,18 @@ def verify(
         noise_var = torch.from_numpy(k_sem**2 if k_cov is None else np.zeros_like(k_sem))
         cov = like.discrepancy.covariance(sd_t, like._corr, noise_var + 1e-12 * float(sd_t.max()) ** 2).numpy()
         cov = cov if k_cov is None else cov + k_cov
-    sd = sd_t.numpy()
     s_mean = mean[0].numpy()
-    n = exp.value.size
     if exp.noise_cov is None:
-        chi2_data = float(np.mean((k_mean - exp.value) ** 2 / (like.noise_sd**2 + k_sem**2)))
+        chi2_sum = float(np.sum((k_mean - exp.value) ** 2 / (like.noise_sd**2 + k_sem**2)))
     else:
         total = np.diag(like.noise_sd**2) + exp.noise_cov + (np.diag(k_sem**2) if k_cov is None else k_cov)
         d = k_mean - exp.value
-        chi2_data = float(d @ np.linalg.solve(total, d)) / n
+        chi2_sum = float(d @ np.linalg.solve(total, d))
     r = k_mean - s_mean
     maha = float(r @ np.linalg.solve(cov, r))
-    p = float(chi2.sf(maha, n))
-    return Verification(
-        kmc_mean=k_mean,
-        kmc_sem=k_sem,
-        surrogate_mean=s_mean,
-        surrogate_sd=sd,
-        chi2_data=chi2_data,
-        chi2_surrogate=maha / n,
-        p_surrogate=p,
-        trusted=bool(p >= 0.01),
-        reproduces_data=bool(chi2_data <= 1 + 3 * np.sqrt(2 / n)),
-        seconds=seconds,
-        info={"replicas": replicas, "seed": seed},
-    )
+    info = {"replicas": replicas, "seed": seed, "conditions": dict(exp.conditions)}
+    ver = _verification([k_mean], [k_sem], [s_mean], [sd_t.numpy()], chi2_sum, maha, exp.value.size, seconds, info, [])
+    return ver, chi2_sum, maha
 
 
 @dataclass
@@ -582,7 +634,7 @@ def discrepancy_from_store(
 
 
 def run_calibration(
-    data: str,
+    data: str | Sequence[str],
     models: Sequence[str],
     unknowns: Sequence[str],
     out: str,
@@ -603,15 +655,18 @@ def run_calibration(
 
     Parameters
     ----------
-    data : str
-        CSV or NetCDF of the measured transient (:func:`~surrodyn.surrogate.experiment.read_experiment`).
+    data : str or sequence of str
+        CSV or NetCDF of the measured transient (:func:`~surrodyn.surrogate.experiment.read_experiment`);
+        several files are measurements of one sample (for example at several voltages), calibrated
+        jointly (:class:`~surrodyn.surrogate.calibrate.JointLikelihood`).
     models : sequence of str
         Surrogate directories (an ensemble).
     unknowns : sequence of str
         Parameters to infer.
     out : str
         Output directory: ``report.txt``, ``calibration.json``, ``samples.npz``, ``corner.png``,
-        ``fit.png`` and, with ``verify_kmc``, ``verification.png``.
+        ``fit.png`` and, with ``verify_kmc``, ``verification.png`` (with several data files,
+        ``fit_1.png``, ``fit_2.png``, ... and ``verification_1.png``, ... in the files' order).
     conditions : mapping, optional
         Known conditions adding to those in the file.
     noise : float, optional
@@ -647,21 +702,26 @@ def run_calibration(
     from .surrogate.calibrate import calibrate, fit_discrepancy, fit_parameter_error, posterior_predictive
     from .surrogate.experiment import read_experiment
 
-    experiment = read_experiment(data, conditions)
+    files = [data] if isinstance(data, str | Path) else list(data)
+    if not files:
+        raise param_error("data", data, "one or more data files")
+    experiments = [read_experiment(f, conditions) for f in files]
     ensemble = [Surrogate.load(m) for m in models]
     disc = perr = None
     if discrepancy_from or validation:
         # data with a noise covariance (replicates): the held-out kMC points get theirs too, so that the
         # discrepancy is not fitted to absorb the correlated part of their noise
-        points = validation_experiments(ensemble, discrepancy_from, experiment.observable, validation=validation,
-                                        correlated=experiment.noise_cov is not None)  # fmt: skip
+        points = validation_experiments(ensemble, discrepancy_from, experiments[0].observable, validation=validation,
+                                        correlated=any(e.noise_cov is not None for e in experiments))  # fmt: skip
         disc = fit_discrepancy(ensemble, points)
         perr = fit_parameter_error(ensemble, points, unknowns, disc)
-    result = calibrate(ensemble, experiment, unknowns, discrepancy=disc, parameter_error=perr, noise=noise,
-                       level=level, seed=seed)  # fmt: skip
+    result = calibrate(ensemble, experiments if len(experiments) > 1 else experiments[0], unknowns, discrepancy=disc,
+                       parameter_error=perr, noise=noise, level=level, seed=seed)  # fmt: skip
     like = result.likelihood
-    band = posterior_predictive(like, result, level=level, seed=seed)
-    summary: dict[str, Any] = {"data": str(data), "models": list(models), **result.to_dict()}
+    parts = like.parts if isinstance(like, JointLikelihood) else [like]
+    bands = [posterior_predictive(p, result, level=level, seed=seed) for p in parts]
+    summary: dict[str, Any] = {"data": [str(f) for f in files] if len(files) > 1 else str(files[0]),
+                               "models": list(models), **result.to_dict()}  # fmt: skip
     ver = None
     if verify_kmc:
         ver = verify(result, like, replicas=replicas, seed=seed, workers=workers)
@@ -670,23 +730,34 @@ def run_calibration(
     outdir.mkdir(parents=True, exist_ok=True)
     atomic_savez(outdir / "samples.npz", samples=result.samples, names=np.array(result.names))
     atomic_write_bytes(outdir / "calibration.json", json.dumps(summary, indent=1).encode())
-    atomic_write_bytes(outdir / "report.txt", calibration_report(result, ver, experiment).encode())
+    atomic_write_bytes(outdir / "report.txt", calibration_report(result, ver, experiments).encode())
     if figures:
         from .plot.calibrate import plot_corner, plot_fit, plot_verification
 
         plot_corner(result, outdir / "corner.png", truth=truth)
-        plot_fit(experiment, band, outdir / "fit.png", title=Path(data).name)
-        if ver is not None:
-            plot_verification(experiment, ver, outdir / "verification.png")
+        vers = [ver] if ver is None or not ver.parts else ver.parts
+        for k, (f, exp, band) in enumerate(zip(files, experiments, bands, strict=True)):
+            suffix = "" if len(files) == 1 else f"_{k + 1}"
+            plot_fit(exp, band, outdir / f"fit{suffix}.png", title=Path(f).name)
+            if ver is not None:
+                plot_verification(exp, vers[k], outdir / f"verification{suffix}.png")
     return summary
 
 
-def calibration_report(result: CalibrationResult, ver: Verification | None, experiment: Experiment) -> str:
-    """Plain-text report of a calibration (and its verification)."""
-    what = f"{experiment.observable}, {experiment.value.size} points"
+def calibration_report(
+    result: CalibrationResult, ver: Verification | None, experiment: Experiment | Sequence[Experiment]
+) -> str:
+    """Plain-text report of a calibration (and its verification); several experiments for a joint one."""
+    exps = [experiment] if isinstance(experiment, Experiment) else list(experiment)
+    known = result.info.get("known", {})
+    known = known if isinstance(known, list) else [known]
     lines = [
-        f"surrodyn calibration of {experiment.source or 'data'} ({what})",
-        f"known: {result.info.get('known', {})}",
+        f"surrodyn calibration of {e.source or 'data'} ({e.observable}, {e.value.size} points); known: {k}"
+        for e, k in zip(exps, known, strict=False)
+    ]
+    if len(exps) > 1:
+        lines.insert(0, f"joint calibration of {len(exps)} experiments on one sample (shared unknowns):")
+    lines += [
         f"ensemble of {result.info['members']} surrogate(s); discrepancy {result.info['discrepancy']}",
         "",
         f"{'parameter':<22}{'estimate':>14}{'median':>14}   {result.level:.0%} credible interval",
@@ -713,4 +784,9 @@ def calibration_report(result: CalibrationResult, ver: Verification | None, expe
             f"surrogate against the verifying kMC: chi2/N {ver.chi2_surrogate:.2f}, "
             f"p = {ver.p_surrogate:.3g} -> {trust}",
         ]
+        for k, (e, v) in enumerate(zip(exps, ver.parts, strict=False), start=1):
+            lines.append(
+                f"  experiment {k} ({e.source or 'data'}): kMC vs data chi2/N {v.chi2_data:.2f}, "
+                f"surrogate vs kMC p = {v.p_surrogate:.3g}"
+            )
     return "\n".join(lines) + "\n"

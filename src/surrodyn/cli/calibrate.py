@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``calibrate`` arguments to ``parser``."""
     parser.add_argument(
         "data",
+        nargs="+",
         help="CSV ('time [s], current [mA/cm^2], sigma [...]'; '# key: value' conditions) or .nc; "
-        "repeated measurements as 'current_1 [...]', 'current_2 [...]', ... give the noise covariance in time",
+        "repeated measurements as 'current_1 [...]', 'current_2 [...]', ... give the noise covariance in time; "
+        "several files are one sample measured several times (e.g. at several voltages), calibrated jointly",
     )
     parser.add_argument(
         "--model", action="append", required=True, help="surrogate directory; repeat it for an ensemble (recommended)"

@@ -53,6 +53,7 @@ __all__ = [
     "CalibrationResult",
     "Discrepancy",
     "ExtrapolationWarning",
+    "JointLikelihood",
     "ParameterError",
     "SurrogateLikelihood",
     "Unknown",
@@ -167,7 +168,41 @@ def _domain(model: Surrogate) -> dict[str, tuple[float, float, bool]]:
     return out
 
 
-class SurrogateLikelihood:
+class _BoxPosterior:
+    """Prior box and log-posterior of single and joint likelihoods (from ``unknowns`` and ``log_likelihood``)."""
+
+    unknowns: tuple[Unknown, ...]
+
+    def log_likelihood(self, w: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def bounds_w(self) -> np.ndarray:
+        """(d, 2) prior bounds in working coordinates."""
+        return np.array([u.bounds_w for u in self.unknowns])
+
+    def values(self, w: np.ndarray) -> dict[str, np.ndarray]:
+        """Working coordinates (..., d) to parameter values by name."""
+        w = np.asarray(w, dtype=float)
+        return {u.name: u.to_value(w[..., i]) for i, u in enumerate(self.unknowns)}
+
+    def working(self, values: Mapping[str, Any]) -> np.ndarray:
+        """Parameter values by name (scalars or arrays) to working coordinates (B, d)."""
+        return np.stack([np.atleast_1d(u.to_working(values[u.name])) for u in self.unknowns], -1)
+
+    def log_posterior(self, w: np.ndarray) -> np.ndarray:
+        """Log-posterior of working coordinates (B, d) (NumPy in and out; -inf outside the prior)."""
+        w = np.atleast_2d(np.asarray(w, dtype=float))
+        b = self.bounds_w
+        inside = np.all((w >= b[:, 0]) & (w <= b[:, 1]), axis=1)
+        out = np.full(w.shape[0], -np.inf)
+        if inside.any():
+            with torch.no_grad():
+                out[inside] = self.log_likelihood(torch.from_numpy(w[inside])).numpy()
+        return out
+
+
+class SurrogateLikelihood(_BoxPosterior):
     """Log-likelihood of an experiment as a function of the unknowns, through a surrogate ensemble.
 
     Parameters
@@ -333,20 +368,6 @@ class SurrogateLikelihood:
                     )
 
     # ------------------------------------------------------------------ forward
-    @property
-    def bounds_w(self) -> np.ndarray:
-        """(d, 2) prior bounds in working coordinates."""
-        return np.array([u.bounds_w for u in self.unknowns])
-
-    def values(self, w: np.ndarray) -> dict[str, np.ndarray]:
-        """Working coordinates (..., d) to parameter values by name."""
-        w = np.asarray(w, dtype=float)
-        return {u.name: u.to_value(w[..., i]) for i, u in enumerate(self.unknowns)}
-
-    def working(self, values: Mapping[str, Any]) -> np.ndarray:
-        """Parameter values by name (scalars or arrays) to working coordinates (B, d)."""
-        return np.stack([np.atleast_1d(u.to_working(values[u.name])) for u in self.unknowns], -1)
-
     def _physical(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         b = w.shape[0]
         out = {p: torch.full((b,), v, dtype=torch.float64) for p, v in self._known.items()}
@@ -463,16 +484,53 @@ class SurrogateLikelihood:
         logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
         return -0.5 * (sol**2).sum(-1) - 0.5 * logdet - 0.5 * r.shape[1] * np.log(2 * np.pi)
 
-    def log_posterior(self, w: np.ndarray) -> np.ndarray:
-        """Log-posterior of working coordinates (B, d) (NumPy in and out; -inf outside the prior)."""
-        w = np.atleast_2d(np.asarray(w, dtype=float))
-        b = self.bounds_w
-        inside = np.all((w >= b[:, 0]) & (w <= b[:, 1]), axis=1)
-        out = np.full(w.shape[0], -np.inf)
-        if inside.any():
-            with torch.no_grad():
-                out[inside] = self.log_likelihood(torch.from_numpy(w[inside])).numpy()
-        return out
+
+class JointLikelihood(_BoxPosterior):
+    """Several experiments on one sample: shared unknowns, independent data, likelihoods multiplied.
+
+    A material's permittivity and concentration do not change with the applied voltage, so the
+    charging transients of one sample at several voltages (or other known conditions) constrain
+    them together: ``log L(θ) = Σ_k log L_k(θ)``. The experiments' noises are independent
+    (separate measurements); each keeps its own known conditions, noise and covariance.
+
+    Parameters
+    ----------
+    parts : sequence of SurrogateLikelihood
+        One likelihood per experiment, with the same unknowns and priors.
+    """
+
+    def __init__(self, parts: Sequence[SurrogateLikelihood]) -> None:
+        self.parts = list(parts)
+        if not self.parts:
+            raise ConfigError("a joint calibration needs at least one experiment.")
+        first = self.parts[0]
+        for k, p in enumerate(self.parts[1:], start=2):
+            if p.unknowns != first.unknowns:
+                raise ConfigError(
+                    f"experiment {k} has unknowns {[u.name for u in p.unknowns]}, experiment 1 "
+                    f"{[u.name for u in first.unknowns]}: a joint calibration shares one set of unknowns and priors."
+                )
+        self.unknowns = first.unknowns
+        self.names = first.names
+        self.models = first.models
+        self.discrepancy = first.discrepancy
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        """The experiments, in order."""
+        return [p.experiment for p in self.parts]
+
+    @property
+    def n_evaluations(self) -> int:
+        """Network evaluations over all parts."""
+        return sum(p.n_evaluations for p in self.parts)
+
+    def log_likelihood(self, w: torch.Tensor) -> torch.Tensor:
+        """Sum of the parts' Gaussian log-likelihoods (B,) at working coordinates ``w`` (B, d)."""
+        total = self.parts[0].log_likelihood(w)
+        for p in self.parts[1:]:
+            total = total + p.log_likelihood(w)
+        return total
 
 
 # ---------------------------------------------------------------------------- inference
@@ -496,7 +554,7 @@ class CalibrationResult:
         Wall seconds of the point estimate, the sampling, and in total.
     info : dict
         Diagnostics: acceptance fraction, autocorrelation times, evaluations, discrepancy, noise.
-    likelihood : SurrogateLikelihood or None
+    likelihood : SurrogateLikelihood or JointLikelihood or None
         The likelihood it came from (for predictive bands and verification; not serialised).
     """
 
@@ -507,7 +565,7 @@ class CalibrationResult:
     level: float
     timings: dict[str, float]
     info: dict[str, Any] = field(default_factory=dict)
-    likelihood: SurrogateLikelihood | None = field(default=None, repr=False)
+    likelihood: SurrogateLikelihood | JointLikelihood | None = field(default=None, repr=False)
 
     def interval(self, level: float) -> dict[str, tuple[float, float]]:
         """Equal-tailed credible intervals at another level."""
@@ -535,7 +593,7 @@ def _sobol_starts(bounds: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def point_estimate(
-    like: SurrogateLikelihood, starts: int = 8, steps: int = 150, lr: float = 0.1, seed: int = 0
+    like: SurrogateLikelihood | JointLikelihood, starts: int = 8, steps: int = 150, lr: float = 0.1, seed: int = 0
 ) -> tuple[np.ndarray, float]:
     """Maximum a posteriori by multi-start gradient descent through the surrogate.
 
@@ -544,7 +602,7 @@ def point_estimate(
 
     Parameters
     ----------
-    like : SurrogateLikelihood
+    like : SurrogateLikelihood or JointLikelihood
         The likelihood.
     starts : int
         Number of starts (a scrambled Sobol design of the prior box).
@@ -583,7 +641,7 @@ def point_estimate(
 
 
 def sample_posterior(
-    like: SurrogateLikelihood,
+    like: SurrogateLikelihood | JointLikelihood,
     w_start: np.ndarray,
     walkers: int = 24,
     steps: int = 500,
@@ -595,7 +653,7 @@ def sample_posterior(
 
     Parameters
     ----------
-    like : SurrogateLikelihood
+    like : SurrogateLikelihood or JointLikelihood
         The likelihood.
     w_start : numpy.ndarray
         (d,) where the walkers start (a small ball around it, inside the prior).
@@ -647,9 +705,40 @@ def sample_posterior(
     return chain, info
 
 
+def _likelihood(
+    models: Sequence[Surrogate] | Surrogate,
+    experiment: Experiment | Sequence[Experiment],
+    unknowns: Sequence[str | Unknown],
+    discrepancy: Discrepancy | None,
+    noise: float | None,
+) -> SurrogateLikelihood | JointLikelihood:
+    """One likelihood for one experiment, a joint one for several."""
+    if isinstance(experiment, Experiment):
+        return SurrogateLikelihood(models, experiment, unknowns, discrepancy, noise)
+    experiments = list(experiment)
+    if not experiments or not all(isinstance(e, Experiment) for e in experiments):
+        raise param_error("experiment", experiment, "an Experiment or a non-empty sequence of Experiments")
+    if len({e.observable for e in experiments}) > 1:
+        raise ConfigError(
+            f"the experiments measure {sorted({e.observable for e in experiments})}: a joint calibration "
+            "needs one observable (calibrate each separately, or convert them)."
+        )
+    parts = [SurrogateLikelihood(models, e, unknowns, discrepancy, noise) for e in experiments]
+    return parts[0] if len(parts) == 1 else JointLikelihood(parts)
+
+
+def _noise_info(parts: Sequence[SurrogateLikelihood]) -> dict[str, float | None]:
+    """Median noise levels over all experiments: the independent part and the covariance's."""
+    cov = [np.sqrt(np.diag(p.experiment.noise_cov)) for p in parts if p.experiment.noise_cov is not None]
+    return {
+        "noise_sd_median": float(np.median(np.concatenate([p.noise_sd for p in parts]))),
+        "noise_cov_sd_median": float(np.median(np.concatenate(cov))) if cov else None,
+    }
+
+
 def calibrate(
     models: Sequence[Surrogate] | Surrogate,
-    experiment: Experiment,
+    experiment: Experiment | Sequence[Experiment],
     unknowns: Sequence[str | Unknown],
     *,
     discrepancy: Discrepancy | None = None,
@@ -671,8 +760,10 @@ def calibrate(
     ----------
     models : Surrogate or sequence of Surrogate
         The ensemble (trained without field covariates).
-    experiment : Experiment
-        The data and its known conditions.
+    experiment : Experiment or sequence of Experiment
+        The data and its known conditions; several experiments on the same sample (for example
+        at several voltages) are calibrated jointly (:class:`JointLikelihood`): the unknowns are
+        shared, each experiment keeps its own conditions and noise.
     unknowns : sequence of str or Unknown
         What to infer (see the module docstring).
     discrepancy : Discrepancy, optional
@@ -708,7 +799,7 @@ def calibrate(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", ExtrapolationWarning)
-            like = SurrogateLikelihood(models, experiment, unknowns, discrepancy, noise)
+            like = _likelihood(models, experiment, unknowns, discrepancy, noise)
         t0 = time.perf_counter()
         w_hat, lp = point_estimate(like, starts=starts, steps=steps, seed=seed)
         t1 = time.perf_counter()
@@ -727,6 +818,7 @@ def calibrate(
                                         method="eigh")  # fmt: skip
         bounds = like.bounds_w
         chain = np.clip(chain + shift, bounds[:, 0], bounds[:, 1])
+    parts = like.parts if isinstance(like, JointLikelihood) else [like]
     values = like.values(chain)
     samples = np.stack([values[n] for n in like.names], 1)
     estimate = {n: float(v) for n, v in like.values(w_hat).items()}
@@ -744,12 +836,9 @@ def calibrate(
             "members": len(like.models),
             "discrepancy": like.discrepancy.to_dict(),
             "parameter_error": None if parameter_error is None else parameter_error.to_dict(),
-            "noise_sd_median": float(np.median(like.noise_sd)),  # the independent part
-            "noise_cov_sd_median": None
-            if experiment.noise_cov is None
-            else float(np.median(np.sqrt(np.diag(experiment.noise_cov)))),
-            "observable": experiment.observable,
-            "known": dict(like._known),
+            **_noise_info(parts),
+            "observable": parts[0].experiment.observable,
+            "known": dict(parts[0]._known) if len(parts) == 1 else [dict(p._known) for p in parts],
             "priors": {u.name: [u.low, u.high, "log" if u.log else "linear"] for u in like.unknowns},
         },
         likelihood=like,
@@ -900,7 +989,7 @@ class ParameterError:
 
 def fit_parameter_error(
     models: Sequence[Surrogate] | Surrogate,
-    experiments: Sequence[Experiment],
+    experiments: Sequence[Experiment | Sequence[Experiment]],
     unknowns: Sequence[str | Unknown],
     discrepancy: Discrepancy,
 ) -> ParameterError:
@@ -910,9 +999,12 @@ def fit_parameter_error(
     ----------
     models : Surrogate or sequence of Surrogate
         The ensemble.
-    experiments : sequence of Experiment
+    experiments : sequence of Experiment or of groups of Experiment
         Validation points, as for :func:`fit_discrepancy` (conditions = every parameter's true
-        value; ``hop_rate_factor`` and ``voltage_offset_V`` are 1 and 0 there).
+        value; ``hop_rate_factor`` and ``voltage_offset_V`` are 1 and 0 there). A group (a
+        sequence) is one sample measured several times, for joint calibrations
+        (:class:`JointLikelihood`): its shift is that of the joint fit, so the error is measured
+        for the design it will serve.
     unknowns : sequence of str or Unknown
         The unknowns of the calibrations it will serve.
     discrepancy : Discrepancy
@@ -921,40 +1013,63 @@ def fit_parameter_error(
     Returns
     -------
     ParameterError
-        ``mean(δ δᵀ − (JᵀΣ⁻¹J)⁻¹)`` over the points, with negative eigenvalues set to zero.
+        ``mean(δ δᵀ − (JᵀΣ⁻¹J)⁻¹)`` over the points (or groups), with negative eigenvalues set to zero.
     """
     if len(experiments) < 3:
         raise param_error("experiments", len(experiments), "at least 3 validation points")
-    extras = {"voltage_offset_V": 0.0, "hop_rate_factor": 1.0}
     total, names = None, None
-    names_u = {u.name if isinstance(u, Unknown) else u for u in unknowns}
-    for exp in experiments:
-        known = {k: v for k, v in exp.conditions.items() if k not in names_u}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            blind = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, known, exp.source, exp.noise_cov)
-            like = SurrogateLikelihood(models, blind, unknowns, discrepancy)
-        truth = {n: exp.conditions.get(n, extras.get(n)) for n in like.names}
-        if any(v is None for v in truth.values()):
-            raise ConfigError(f"validation point {exp.source!r} lacks the true value of {like.names}.")
-        w = torch.from_numpy(like.working(truth)[0])
-        d = w.numel()
-        step = 1e-3 * torch.eye(d, dtype=torch.float64)
-        with torch.no_grad():  # central differences, all 2d + 1 evaluations in one batch
-            mean_all, var_all, signal_all = like.predict(torch.cat([w[None], w + step, w - step]))
-            jac = ((mean_all[1 : d + 1] - mean_all[d + 1 :]) / 2e-3).T  # (N, d)
-            mean, var, signal = mean_all[:1], var_all[:1], signal_all[:1]
-            cov = like.covariance(var, signal)[0]
-            chol = torch.linalg.cholesky(cov)
-            a = torch.linalg.solve_triangular(chol, jac, upper=False)
-            b = torch.linalg.solve_triangular(chol, (like._y - mean[0])[:, None], upper=False)
-            fisher = a.T @ a
-            post = torch.linalg.inv(fisher)
-            delta = (post @ (a.T @ b))[:, 0]
-            term = torch.outer(delta, delta) - post
+    for group in experiments:
+        fisher, score = None, None
+        for exp in [group] if isinstance(group, Experiment) else list(group):
+            like, truth = _blind_likelihood(models, exp, unknowns, discrepancy)
+            a, b = _whitened_sensitivity(like, truth)
+            fisher = a.T @ a if fisher is None else fisher + a.T @ a
+            score = a.T @ b if score is None else score + a.T @ b
+            if names is not None and like.names != names:
+                raise ConfigError("validation points must share the unknowns.")
+            names = like.names
+        if fisher is None or score is None:
+            raise param_error("experiments", group, "a validation point or a non-empty group of them")
+        post = torch.linalg.inv(fisher)
+        delta = (post @ score)[:, 0]
+        term = torch.outer(delta, delta) - post
         total = term if total is None else total + term
-        names = like.names
     mean_cov = (total / len(experiments)).numpy()
     evals, evecs = np.linalg.eigh(0.5 * (mean_cov + mean_cov.T))
     cov = (evecs * np.clip(evals, 0.0, None)) @ evecs.T
     return ParameterError(tuple(names), cov, len(experiments))
+
+
+def _blind_likelihood(
+    models: Sequence[Surrogate] | Surrogate,
+    exp: Experiment,
+    unknowns: Sequence[str | Unknown],
+    discrepancy: Discrepancy,
+) -> tuple[SurrogateLikelihood, dict[str, float]]:
+    """Hide the unknowns of a validation point; return its likelihood and their true values."""
+    extras = {"voltage_offset_V": 0.0, "hop_rate_factor": 1.0}
+    names_u = {u.name if isinstance(u, Unknown) else u for u in unknowns}
+    known = {k: v for k, v in exp.conditions.items() if k not in names_u}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        blind = Experiment(exp.observable, exp.time_s, exp.value, exp.sigma, known, exp.source, exp.noise_cov)
+        like = SurrogateLikelihood(models, blind, unknowns, discrepancy)
+    truth = {n: exp.conditions.get(n, extras.get(n)) for n in like.names}
+    if any(v is None for v in truth.values()):
+        raise ConfigError(f"validation point {exp.source!r} lacks the true value of {like.names}.")
+    return like, truth
+
+
+def _whitened_sensitivity(like: SurrogateLikelihood, truth: Mapping[str, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sensitivities ``L⁻¹J`` (N, d) and residual ``L⁻¹r`` (N, 1) at the truth, whitened by the total covariance."""
+    w = torch.from_numpy(like.working(truth)[0])
+    d = w.numel()
+    step = 1e-3 * torch.eye(d, dtype=torch.float64)
+    with torch.no_grad():  # central differences, all 2d + 1 evaluations in one batch
+        mean_all, var_all, signal_all = like.predict(torch.cat([w[None], w + step, w - step]))
+        jac = ((mean_all[1 : d + 1] - mean_all[d + 1 :]) / 2e-3).T  # (N, d)
+        cov = like.covariance(var_all[:1], signal_all[:1])[0]
+        chol = torch.linalg.cholesky(cov)
+        a = torch.linalg.solve_triangular(chol, jac, upper=False)
+        b = torch.linalg.solve_triangular(chol, (like._y - mean_all[0])[:, None], upper=False)
+    return a, b
