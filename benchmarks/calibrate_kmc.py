@@ -126,10 +126,70 @@ def _truth(ds, i: int) -> dict[str, float]:
     return {"permittivity": float(p["permittivity"]), "concentration_cm3": float(p["bulk_concentration_m3"]) * 1e-6}
 
 
+def _ladder_files(directory: str, i: int) -> list[Path]:
+    """The ladder stage's files of point ``i``, in voltage order."""
+    files = sorted(Path(directory).glob(f"ladder_{i:02d}_*V.nc"), key=lambda f: float(f.name.split("_")[2][:-5]))
+    if not files:
+        raise SystemExit(f"no ladder runs of point {i} in {directory}: run the ladder stage first")
+    return files
+
+
+def _verify_seed(args: argparse.Namespace, i: int) -> int:
+    """Seed of case ``i``'s verification kMC (a joint case's experiments take it, +1, +2, ...)."""
+    return 20000 + 10 * i if args.ladder else 2000 + i
+
+
+def _case_experiments(args: argparse.Namespace, held, i: int) -> list:
+    """The synthetic experiments of case ``i``: its own transient, then (with ``--ladder``) the same sample's ladder."""
+    import xarray as xr
+
+    from surrodyn.calibration import experiment_from_kmc
+
+    exps = [experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i,
+                                correlated=args.correlated)]  # fmt: skip
+    for k, f in enumerate(_ladder_files(args.ladder, i) if args.ladder else [], start=1):
+        with xr.open_dataset(f) as ds:
+            exps.append(experiment_from_kmc(ds.load(), args.observable, noise=args.noise, seed=1000 + i + 100 * k,
+                                            correlated=args.correlated))  # fmt: skip
+    return exps
+
+
+def _ladder_groups(args: argparse.Namespace, models: list) -> list[list]:
+    """Validation points as groups: each point's own kMC mean and its ladder runs, all at the point's parameters.
+
+    The models' test points in ``--train-data`` (ladder ``--ladder-test``) and the held-out points
+    ``--validation-points`` (ladder ``--ladder-validation``); the same parameters as
+    :func:`surrodyn.calibration.validation_experiments` gives them, the voltage of each run its own.
+    """
+    import xarray as xr
+
+    from surrodyn.calibration import validation_point
+    from surrodyn.sweep.dataset import open_sweep
+
+    if not (args.ladder_test and args.ladder_validation):
+        raise SystemExit("--ladder needs --ladder-test and --ladder-validation (the error model of the joint design)")
+    sources = [(args.train_data, list(models[0].info["split"]["test"]), args.ladder_test),
+               (args.heldout, list(args.validation_points), args.ladder_validation)]  # fmt: skip
+    groups = []
+    for store, idx, ladder in sources:
+        ds = open_sweep(store)
+        for i in idx:
+            p = ds.isel(point=i)
+            cond = {k: float(p[k].values) for k in models[0].parameters}
+            group = [validation_point(p, cond, args.observable, correlated=args.correlated, source=f"{store}#{i}")]
+            for f in _ladder_files(ladder, i):
+                with xr.open_dataset(f) as run:
+                    c = {**cond, "voltage_V": float(run["voltage_V"].values)}
+                    group.append(validation_point(run.load(), c, args.observable, correlated=args.correlated,
+                                                  source=str(f)))  # fmt: skip
+            groups.append(group)
+    return groups
+
+
 def _cases(args: argparse.Namespace) -> None:
     import torch
 
-    from surrodyn.calibration import experiment_from_kmc, validation_experiments, verify
+    from surrodyn.calibration import validation_experiments, verify
     from surrodyn.surrogate import Surrogate
     from surrodyn.surrogate.calibrate import calibrate, fit_discrepancy, fit_parameter_error
     from surrodyn.sweep.dataset import open_sweep
@@ -139,11 +199,16 @@ def _cases(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    points = validation_experiments(models, args.train_data, args.observable, validation=args.validation,
-                                    correlated=args.correlated)  # fmt: skip
+    if args.ladder:  # the error model of the joint design: groups of one sample at several voltages
+        groups = _ladder_groups(args, models)
+        points = [e for g in groups for e in g]
+    else:
+        points = validation_experiments(models, args.train_data, args.observable, validation=args.validation,
+                                        correlated=args.correlated)  # fmt: skip
+        groups = points
     disc = fit_discrepancy(models, points)
     unknowns = ["permittivity", "concentration_cm3"]
-    perr = None if args.no_parameter_error else fit_parameter_error(models, points, unknowns, disc)
+    perr = None if args.no_parameter_error else fit_parameter_error(models, groups, unknowns, disc)
     (out / "discrepancy.json").write_text(json.dumps(disc.to_dict(), indent=1))
     if perr is not None:
         (out / "parameter_error.json").write_text(json.dumps(perr.to_dict(), indent=1))
@@ -155,14 +220,16 @@ def _cases(args: argparse.Namespace) -> None:
         if f.exists():
             continue
         point = held.isel(point=i)
-        exp = experiment_from_kmc(point, args.observable, noise=args.noise, seed=1000 + i, correlated=args.correlated)
+        exps = _case_experiments(args, held, i)
         truth = _truth(held, i)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = calibrate(models, exp, unknowns, discrepancy=disc, parameter_error=perr, seed=i)
+            res = calibrate(models, exps if len(exps) > 1 else exps[0], unknowns, discrepancy=disc,
+                            parameter_error=perr, seed=i)  # fmt: skip
         row = {
             "case": i,
-            "voltage_V": exp.conditions["voltage_V"],
+            "voltage_V": exps[0].conditions["voltage_V"],
+            "voltages_V": [e.conditions["voltage_V"] for e in exps],
             "truth": truth,
             "nominal_concentration_cm3": float(point["concentration_cm3"]),
             **res.to_dict(),
@@ -170,7 +237,7 @@ def _cases(args: argparse.Namespace) -> None:
         row["rel_error"] = {k: res.estimate[k] / v - 1 for k, v in truth.items()}
         row["covered"] = {k: bool(res.intervals[k][0] <= v <= res.intervals[k][1]) for k, v in truth.items()}
         if args.verify:
-            ver = verify(res, res.likelihood, replicas=4, seed=2000 + i, workers=args.workers)
+            ver = verify(res, res.likelihood, replicas=4, seed=_verify_seed(args, i), workers=args.workers)
             row["verification"] = ver.to_dict()
         f.write_text(json.dumps(row, indent=1))
         err = row["rel_error"]
@@ -231,25 +298,29 @@ def _continuum(args: argparse.Namespace) -> None:
 
 def _verify(args: argparse.Namespace) -> None:
     """Verify finished cases with a kMC ensemble at their estimates (adds "verification" to the case file)."""
-    from surrodyn.calibration import discrepancy_from_store, experiment_from_kmc, verify
+    from surrodyn.calibration import discrepancy_from_store, verify
     from surrodyn.surrogate import Surrogate
-    from surrodyn.surrogate.calibrate import CalibrationResult, SurrogateLikelihood
+    from surrodyn.surrogate.calibrate import CalibrationResult, Discrepancy, JointLikelihood, SurrogateLikelihood
     from surrodyn.sweep.dataset import open_sweep
 
     models = [Surrogate.load(m) for m in args.models]
-    disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation,
-                                  correlated=args.correlated)  # fmt: skip
+    disc_file = Path(args.out) / "discrepancy.json"
+    if disc_file.exists():  # the one the cases were calibrated with
+        d = json.loads(disc_file.read_text())
+        disc = Discrepancy(d["relative"], d["floor"], d["corr_decades"], d.get("n_points", 0))
+    else:
+        disc = discrepancy_from_store(models, args.train_data, args.observable, validation=args.validation,
+                                      correlated=args.correlated)  # fmt: skip
     held = open_sweep(args.heldout)
     for i in args.cases:
         f = Path(args.out) / f"case_{i:02d}.json"
         row = json.loads(f.read_text())
         if "verification" in row:
             continue
-        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i,
-                                  correlated=args.correlated)  # fmt: skip
-        like = SurrogateLikelihood(models, exp, row["unknowns"], disc)
+        parts = [SurrogateLikelihood(models, e, row["unknowns"], disc) for e in _case_experiments(args, held, i)]
+        like = parts[0] if len(parts) == 1 else JointLikelihood(parts)
         res = CalibrationResult(tuple(row["unknowns"]), row["estimate"], np.empty((0, 2)), {}, 0.9, {})
-        ver = verify(res, like, replicas=4, seed=2000 + i, workers=args.workers)
+        ver = verify(res, like, replicas=4, seed=_verify_seed(args, i), workers=args.workers)
         row["verification"] = ver.to_dict()
         f.write_text(json.dumps(row, indent=1))
         print(f"case {i}: kMC chi2/N {ver.chi2_data:.2f}, surrogate p {ver.p_surrogate:.3g}, trusted {ver.trusted}",
@@ -571,6 +642,12 @@ def main() -> None:
     c.add_argument("--verify", action="store_true")
     c.add_argument("--no-parameter-error", action="store_true", help="intervals from the discrepancy alone")
     for name in ("cases", "verify"):
+        sub.choices[name].add_argument("--ladder", help="ladder stage directory: calibrate each case jointly from "
+                                       "its own transient and the same sample at the ladder's voltages")  # fmt: skip
+        sub.choices[name].add_argument("--ladder-validation", help="ladder of the held-out validation points")
+        sub.choices[name].add_argument("--ladder-test", help="ladder of the models' test points in --train-data")
+        sub.choices[name].add_argument("--validation-points", type=int, nargs="*", default=list(range(20, 32)),
+                                       help="held-out points that validate (default: 20-31)")  # fmt: skip
         sub.choices[name].add_argument("--validation", nargs="*", default=[], help="independent validation sweeps")
         sub.choices[name].add_argument(
             "--correlated",

@@ -540,8 +540,9 @@ def test_joint_likelihood_is_the_sum_and_sharpens_the_posterior():
     joint = JointLikelihood(parts)
     w = torch.from_numpy(np.random.default_rng(0).uniform(joint.bounds_w[:, 0], joint.bounds_w[:, 1], (7, 2)))
     with torch.no_grad():
+        # one batched network call against one per part: the float32 network's rounding differs with the batch
         np.testing.assert_allclose(joint.log_likelihood(w).numpy(),
-                                   sum(p.log_likelihood(w) for p in parts).numpy(), rtol=1e-12)  # fmt: skip
+                                   sum(p.log_likelihood(w) for p in parts).numpy(), rtol=1e-8)  # fmt: skip
     kw = {"discrepancy": disc, "walkers": 8, "mcmc_steps": 250, "burn": 80, "starts": 4, "steps": 100, "seed": 0}
     res = calibrate(model, exps, unknowns, **kw)
     assert isinstance(res.likelihood, JointLikelihood) and len(res.info["known"]) == 2

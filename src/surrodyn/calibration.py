@@ -34,6 +34,7 @@ __all__ = [
     "run_calibration",
     "run_kmc_at",
     "validation_experiments",
+    "validation_point",
     "verify",
 ]
 
@@ -598,16 +599,47 @@ def validation_experiments(
     for name, ds, idx in sources:
         for i in idx:
             p = ds.isel(point=i)
-            mean, sem = kmc_observable(p, observable)
             cond = {k: float(p[k].values) for k in models[0].parameters}
-            sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
-            reps = kmc_replicas(p, observable) if correlated else None
-            cov = None
-            if reps is not None and reps.shape[-2] > 1:
-                cov = noise_from_replicates(reps, p["time"].values)[1]
-                sigma = np.full(mean.shape, 1e-6 * np.max(np.abs(mean)))  # a floor; the noise is in cov
-            exps.append(Experiment(observable, p["time"].values, mean, sigma, cond, f"{name}#{i}", cov))
+            exps.append(validation_point(p, cond, observable, correlated=correlated, source=f"{name}#{i}"))
     return exps
+
+
+def validation_point(
+    ds: xr.Dataset,
+    conditions: Mapping[str, float],
+    observable: str = "charge",
+    *,
+    correlated: bool = False,
+    source: str = "kMC",
+) -> Experiment:
+    """One kMC ensemble at known parameters as an experiment, its own noise the only noise.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A kMC ensemble or one point of a sweep.
+    conditions : mapping
+        Every parameter's true value (the experiment's conditions).
+    observable : {"charge", "current"}
+        The observable.
+    correlated : bool
+        The noise of the mean as its covariance in time, from the replicas (if stored).
+    source : str
+        A label.
+
+    Returns
+    -------
+    Experiment
+        The ensemble mean with its standard error as ``sigma`` (or its covariance).
+    """
+    mean, sem = kmc_observable(ds, observable)
+    sigma = np.maximum(sem, 1e-6 * np.max(np.abs(mean)))
+    reps = kmc_replicas(ds, observable) if correlated else None
+    cov = None
+    if reps is not None and reps.shape[-2] > 1:
+        cov = noise_from_replicates(reps, ds["time"].values)[1]
+        sigma = np.full(mean.shape, 1e-6 * np.max(np.abs(mean)))  # a floor; the noise is in cov
+    return Experiment(observable, ds["time"].values, mean, sigma, dict(conditions), source, cov)
 
 
 def discrepancy_from_store(
