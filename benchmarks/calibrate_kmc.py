@@ -257,7 +257,6 @@ def _continuum(args: argparse.Namespace) -> None:
     """
     from scipy.optimize import least_squares
 
-    from surrodyn.calibration import experiment_from_kmc
     from surrodyn.continuum import solve_mpnp
     from surrodyn.surrogate import Surrogate
     from surrodyn.sweep.dataset import open_sweep
@@ -273,23 +272,26 @@ def _continuum(args: argparse.Namespace) -> None:
         f = out / f"continuum_{i:02d}.json"
         if f.exists():
             continue
-        exp = experiment_from_kmc(held.isel(point=i), args.observable, noise=args.noise, seed=1000 + i)
-        volt = exp.conditions["voltage_V"]
+        exps = _case_experiments(args, held, i)  # correlated=False: white residuals, each with its sigma
         truth = _truth(held, i)
 
-        def resid(x: np.ndarray, exp=exp, volt=volt) -> np.ndarray:
-            params = {"permittivity": 10 ** x[0], "concentration_cm3": 10 ** x[1], "voltage_V": volt}
-            cfg = model.configs(params)[0].replace(output_times_s=tuple(float(t) for t in exp.time_s))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                q = solve_mpnp(cfg)["electrode_charge"].values
-            return (q - exp.value) / exp.sigma
+        def resid(x: np.ndarray, exps=exps) -> np.ndarray:
+            out = []
+            for exp in exps:
+                params = {"permittivity": 10 ** x[0], "concentration_cm3": 10 ** x[1],
+                          "voltage_V": exp.conditions["voltage_V"]}  # fmt: skip
+                cfg = model.configs(params)[0].replace(output_times_s=tuple(float(t) for t in exp.time_s))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    q = solve_mpnp(cfg)["electrode_charge"].values
+                out.append((q - exp.value) / exp.sigma)
+            return np.concatenate(out)
 
         t0 = time.perf_counter()
         fit = least_squares(resid, (lo + hi) / 2, bounds=(lo, hi), diff_step=1e-3)
         est = {"permittivity": 10 ** fit.x[0], "concentration_cm3": 10 ** fit.x[1]}
         row = {"case": i, "truth": truth, "estimate": est, "seconds": time.perf_counter() - t0,
-               "chi2_per_point": float(2 * fit.cost / exp.value.size), "evaluations": int(fit.nfev),
+               "chi2_per_point": float(2 * fit.cost / fit.fun.size), "evaluations": int(fit.nfev),
                "rel_error": {k: est[k] / v - 1 for k, v in truth.items()}}  # fmt: skip
         f.write_text(json.dumps(row, indent=1))
         print(f"continuum case {i:2d}: eps {row['rel_error']['permittivity']:+.3f} "
@@ -557,7 +559,7 @@ def _summarize(args: argparse.Namespace) -> None:
                 f"trusted cases only ({len(both)}): εr ≤ 10 %: {np.sum(np.abs(e2[:, 0]) <= 0.10)}, "
                 f"c0 ≤ 5 %: {np.sum(np.abs(e2[:, 1]) <= 0.05)}"
             )
-    cont = [json.loads(f.read_text()) for f in sorted((root / "continuum").glob("continuum_*.json"))]
+    cont = [json.loads(f.read_text()) for f in sorted((root / args.continuum_dir).glob("continuum_*.json"))]
     if cont:
         ec = np.array([[r["rel_error"][n] for n in names] for r in cont])
         lines.append(
@@ -566,7 +568,7 @@ def _summarize(args: argparse.Namespace) -> None:
             f"{np.median(np.abs(ec[:, 0])):.1%}, c0 {np.median(np.abs(ec[:, 1])):.1%}; median "
             f"{np.median([r['seconds'] for r in cont]):.0f} s per case"
         )
-    bound_file = root / "bound" / "bound.json"
+    bound_file = root / args.bound_dir / "bound.json"
     if bound_file.exists():
         bound = json.loads(bound_file.read_text())
         for key, v in bound["summary"].items():
@@ -646,6 +648,8 @@ def main() -> None:
         c.add_argument("--workers", type=int, default=2)
         c.add_argument("--threads", type=int, default=2)
     sub.choices["continuum"].add_argument("--n", type=int, default=20)
+    sub.choices["continuum"].add_argument("--ladder", help="ladder stage directory: fit each case jointly")
+    sub.choices["continuum"].add_argument("--correlated", action="store_true", help=argparse.SUPPRESS)
     sub.choices["bound"].add_argument("--n", type=int, default=20)
     sub.choices["ladder"].add_argument("--points", type=int, nargs="+", default=list(range(20)),
                                        help="held-out points (default: the 20 cases)")  # fmt: skip
@@ -681,6 +685,8 @@ def main() -> None:
     s = sub.add_parser("summarize")
     s.add_argument("--out", required=True)
     s.add_argument("--cases-dir", default="cases", help="sub-directory of the cases (default: %(default)s)")
+    s.add_argument("--continuum-dir", default="continuum", help="sub-directory of the continuum reference")
+    s.add_argument("--bound-dir", default="bound", help="sub-directory of the bound")
     args = ap.parse_args()
     stages = {"merge": _merge, "subset": _subset, "train": _train, "forward": _forward, "cases": _cases,
               "continuum": _continuum, "verify": _verify, "bo": _bo, "bound": _bound, "ladder": _ladder,
