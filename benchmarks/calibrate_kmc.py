@@ -14,6 +14,10 @@ Stages (each resumable; run them in order)::
         --out runs/calib/bound --replicas 4 16 64
     python benchmarks/calibrate_kmc.py summarize --out runs/calib
 
+The joint design (docs/calibration.md, "Joint calibration over a voltage ladder"): ``ladder`` runs
+each case's sample (and the validation and test points) again at 1 and 2 V; ``cases``, ``verify``,
+``continuum`` and ``bound`` take ``--ladder``; ``realisation`` re-runs chosen cases from fresh kMC.
+
 Synthetic experiments: the kMC ensemble mean (4 replicas) of a held-out point (demo held-out sweep,
 never trained on) plus white noise of 1 % of the largest charge; the applied voltage is known,
 permittivity and concentration are inferred. Truth: the permittivity, and the concentration the
@@ -248,6 +252,33 @@ def _cases(args: argparse.Namespace) -> None:
         print(msg, flush=True)
 
 
+def _continuum_fit(model, exps: list) -> dict[str, float]:
+    """Weighted least squares of ε and c0 with the continuum twin as the forward model, all experiments jointly."""
+    from scipy.optimize import least_squares
+
+    from surrodyn.continuum import solve_mpnp
+
+    spec = {p.name: p for p in model.spec.parameters}
+    lo = np.log10([spec["permittivity"].min, spec["concentration_cm3"].min])
+    hi = np.log10([spec["permittivity"].max, spec["concentration_cm3"].max])
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        out = []
+        for exp in exps:
+            params = {"permittivity": 10 ** x[0], "concentration_cm3": 10 ** x[1],
+                      "voltage_V": exp.conditions["voltage_V"]}  # fmt: skip
+            cfg = model.configs(params)[0].replace(output_times_s=tuple(float(t) for t in exp.time_s))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                q = solve_mpnp(cfg)["electrode_charge"].values
+            out.append((q - exp.value) / exp.sigma)
+        return np.concatenate(out)
+
+    fit = least_squares(resid, (lo + hi) / 2, bounds=(lo, hi), diff_step=1e-3)
+    return {"permittivity": 10 ** fit.x[0], "concentration_cm3": 10 ** fit.x[1],
+            "chi2_per_point": float(2 * fit.cost / fit.fun.size), "evaluations": int(fit.nfev)}  # fmt: skip
+
+
 def _continuum(args: argparse.Namespace) -> None:
     """Reference: the same cases fitted with the continuum twin itself as the forward model.
 
@@ -255,47 +286,79 @@ def _continuum(args: argparse.Namespace) -> None:
     full mean-field solve (about 0.1 s). It shows how much of the error is the data's: the twin
     is an independent, near-exact mean-field model of the kMC mean.
     """
-    from scipy.optimize import least_squares
-
-    from surrodyn.continuum import solve_mpnp
     from surrodyn.surrogate import Surrogate
     from surrodyn.sweep.dataset import open_sweep
 
     model = Surrogate.load(args.models[0])  # only for the sweep's base configuration
-    spec = {p.name: p for p in model.spec.parameters}
     held = open_sweep(args.heldout)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    lo = np.log10([spec["permittivity"].min, spec["concentration_cm3"].min])
-    hi = np.log10([spec["permittivity"].max, spec["concentration_cm3"].max])
     for i in range(args.n):
         f = out / f"continuum_{i:02d}.json"
         if f.exists():
             continue
         exps = _case_experiments(args, held, i)  # correlated=False: white residuals, each with its sigma
         truth = _truth(held, i)
-
-        def resid(x: np.ndarray, exps=exps) -> np.ndarray:
-            out = []
-            for exp in exps:
-                params = {"permittivity": 10 ** x[0], "concentration_cm3": 10 ** x[1],
-                          "voltage_V": exp.conditions["voltage_V"]}  # fmt: skip
-                cfg = model.configs(params)[0].replace(output_times_s=tuple(float(t) for t in exp.time_s))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    q = solve_mpnp(cfg)["electrode_charge"].values
-                out.append((q - exp.value) / exp.sigma)
-            return np.concatenate(out)
-
         t0 = time.perf_counter()
-        fit = least_squares(resid, (lo + hi) / 2, bounds=(lo, hi), diff_step=1e-3)
-        est = {"permittivity": 10 ** fit.x[0], "concentration_cm3": 10 ** fit.x[1]}
-        row = {"case": i, "truth": truth, "estimate": est, "seconds": time.perf_counter() - t0,
-               "chi2_per_point": float(2 * fit.cost / fit.fun.size), "evaluations": int(fit.nfev),
+        fit = _continuum_fit(model, exps)
+        est = {k: fit.pop(k) for k in truth}
+        row = {"case": i, "truth": truth, "estimate": est, "seconds": time.perf_counter() - t0, **fit,
                "rel_error": {k: est[k] / v - 1 for k, v in truth.items()}}  # fmt: skip
         f.write_text(json.dumps(row, indent=1))
         print(f"continuum case {i:2d}: eps {row['rel_error']['permittivity']:+.3f} "
               f"c {row['rel_error']['concentration_cm3']:+.3f} ({row['seconds']:.1f} s)", flush=True)  # fmt: skip
+
+
+def _realisation(args: argparse.Namespace) -> None:
+    """Diagnostic: cases again from a second, independent kMC realisation of the same samples.
+
+    When the surrogate and the continuum twin, two independent forward models, miss a case in the
+    same direction, either the data's realisation or physics both lack is to blame. Fresh kMC
+    ensembles of the same samples at the same voltages (new seeds, same replica count), with new
+    noise, calibrated as the cases were (the discrepancy and parameter error saved in ``--out``)
+    and by the continuum twin, tell the two apart.
+    """
+    from surrodyn.calibration import experiment_from_kmc, run_kmc_at
+    from surrodyn.surrogate import Surrogate
+    from surrodyn.surrogate.calibrate import Discrepancy, ParameterError, calibrate
+    from surrodyn.sweep.dataset import open_sweep
+
+    models = [Surrogate.load(m) for m in args.models]
+    held = open_sweep(args.heldout)
+    out = Path(args.out)
+    d = json.loads((out / "discrepancy.json").read_text())
+    disc = Discrepancy(d["relative"], d["floor"], d["corr_decades"], d.get("n_points", 0))
+    pe = json.loads((out / "parameter_error.json").read_text())
+    perr = ParameterError(tuple(pe["names"]), np.array(pe["cov"]), pe["n_points"])
+    for i in args.cases:
+        f = out / f"realisation_{i:02d}.json"
+        if f.exists():
+            continue
+        p = held.isel(point=i)
+        truth = _truth(held, i)
+        volts = [float(p["voltage_V"].values)] + [
+            float(x.name.split("_")[2][:-5]) for x in _ladder_files(args.ladder, i)
+        ]
+        exps, white = [], []
+        for k, volt in enumerate(volts):
+            ds = run_kmc_at(models[0], {**truth, "voltage_V": volt}, p["time"].values, replicas=held.sizes["replica"],
+                            seed=70000 + 10 * i + k, workers=args.workers).assign(voltage_V=volt)  # fmt: skip
+            exps.append(
+                experiment_from_kmc(ds, args.observable, args.noise, 9000 + 10 * i + k, correlated=args.correlated)
+            )
+            white.append(experiment_from_kmc(ds, args.observable, args.noise, 9000 + 10 * i + k))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = calibrate(models, exps, ["permittivity", "concentration_cm3"], discrepancy=disc,
+                            parameter_error=perr, seed=i, threads=args.threads)  # fmt: skip
+        cont = _continuum_fit(models[0], white)
+        row = {"case": i, "voltages_V": volts, "truth": truth,
+               "surrogate": {k: res.estimate[k] / v - 1 for k, v in truth.items()},
+               "continuum": {k: cont[k] / v - 1 for k, v in truth.items()}}  # fmt: skip
+        f.write_text(json.dumps(row, indent=1))
+        print(f"case {i} second realisation: surrogate eps {row['surrogate']['permittivity']:+.3f} c0 "
+              f"{row['surrogate']['concentration_cm3']:+.3f}; continuum eps {row['continuum']['permittivity']:+.3f} "
+              f"c0 {row['continuum']['concentration_cm3']:+.3f}", flush=True)  # fmt: skip
 
 
 def _verify(args: argparse.Namespace) -> None:
@@ -638,7 +701,7 @@ def main() -> None:
     f = sub.add_parser("forward")
     f.add_argument("--data", required=True)
     f.add_argument("--ensembles", nargs="+", required=True, help="NAME=model_dir,model_dir,...")
-    for name in ("cases", "bo", "verify", "continuum", "bound", "ladder"):
+    for name in ("cases", "bo", "verify", "continuum", "bound", "ladder", "realisation"):
         c = sub.add_parser(name)
         c.add_argument("--models", nargs="+", required=True)
         c.add_argument("--heldout", required=True)
@@ -651,6 +714,9 @@ def main() -> None:
     sub.choices["continuum"].add_argument("--ladder", help="ladder stage directory: fit each case jointly")
     sub.choices["continuum"].add_argument("--correlated", action="store_true", help=argparse.SUPPRESS)
     sub.choices["bound"].add_argument("--n", type=int, default=20)
+    sub.choices["realisation"].add_argument("--cases", type=int, nargs="+", required=True)
+    sub.choices["realisation"].add_argument("--ladder", required=True, help="ladder stage directory (its voltages)")
+    sub.choices["realisation"].add_argument("--correlated", action="store_true")
     sub.choices["ladder"].add_argument("--points", type=int, nargs="+", default=list(range(20)),
                                        help="held-out points (default: the 20 cases)")  # fmt: skip
     sub.choices["ladder"].add_argument("--voltages", type=float, nargs="+", default=[1.0, 2.0])
@@ -690,6 +756,7 @@ def main() -> None:
     args = ap.parse_args()
     stages = {"merge": _merge, "subset": _subset, "train": _train, "forward": _forward, "cases": _cases,
               "continuum": _continuum, "verify": _verify, "bo": _bo, "bound": _bound, "ladder": _ladder,
+              "realisation": _realisation,
               "summarize": _summarize}  # fmt: skip
     stages[args.stage](args)
 
