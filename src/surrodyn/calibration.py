@@ -266,7 +266,7 @@ def verify(
     like : SurrogateLikelihood or JointLikelihood
         Its likelihood (data, surrogate ensemble, discrepancy). For a joint calibration every
         experiment is verified at its own conditions (seeds ``seed``, ``seed + 1``, ...) and the
-        figures pool all points; ``info["parts"]`` holds each experiment's.
+        figures pool all points; ``parts`` holds each experiment's verification.
     replicas, seed, workers : int
         kMC ensemble settings.
 
@@ -278,21 +278,19 @@ def verify(
     parts = like.parts if isinstance(like, JointLikelihood) else [like]
     checks = [_verify_one(result, p, replicas, seed + k, workers) for k, p in enumerate(parts)]
     if len(checks) == 1:
-        return checks[0][0]
-    n = sum(v.kmc_mean.size for v, _, _ in checks)
-    chi2_sum = sum(c for _, c, _ in checks)
-    maha = sum(m for _, _, m in checks)
+        return checks[0]
+    sizes = [v.kmc_mean.size for v in checks]
     return _verification(
-        [v.kmc_mean for v, _, _ in checks],
-        [v.kmc_sem for v, _, _ in checks],
-        [v.surrogate_mean for v, _, _ in checks],
-        [v.surrogate_sd for v, _, _ in checks],
-        chi2_sum,
-        maha,
-        n,
-        sum(v.seconds for v, _, _ in checks),
+        [v.kmc_mean for v in checks],
+        [v.kmc_sem for v in checks],
+        [v.surrogate_mean for v in checks],
+        [v.surrogate_sd for v in checks],
+        sum(v.chi2_data * k for v, k in zip(checks, sizes, strict=True)),
+        sum(v.chi2_surrogate * k for v, k in zip(checks, sizes, strict=True)),
+        sum(sizes),
+        sum(v.seconds for v in checks),
         {"replicas": replicas, "seed": seed},
-        [v for v, _, _ in checks],
+        checks,
     )
 
 
@@ -331,8 +329,8 @@ def _verification(
 
 def _verify_one(
     result: CalibrationResult, like: SurrogateLikelihood, replicas: int, seed: int, workers: int
-) -> tuple[Verification, float, float]:
-    """Run the kMC at the estimate for one experiment; return its verification and chi-squared sums."""
+) -> Verification:
+    """Run the kMC at the estimate for one experiment and compare."""
     exp = like.experiment
     params = {**like._known, **{k: v for k, v in result.estimate.items() if k in like.models[0].parameters}}
     t0 = time.perf_counter()
@@ -369,8 +367,7 @@ def _verify_one(
     r = k_mean - s_mean
     maha = float(r @ np.linalg.solve(cov, r))
     info = {"replicas": replicas, "seed": seed, "conditions": dict(exp.conditions)}
-    ver = _verification([k_mean], [k_sem], [s_mean], [sd_t.numpy()], chi2_sum, maha, exp.value.size, seconds, info, [])
-    return ver, chi2_sum, maha
+    return _verification([k_mean], [k_sem], [s_mean], [sd_t.numpy()], chi2_sum, maha, exp.value.size, seconds, info, [])
 
 
 @dataclass
